@@ -1,0 +1,1 @@
+"""Pure translators between OpenAI's chat format and each upstream protocol."""

@@ -1,0 +1,154 @@
+"""The `switchyard` command line: serve, check-config, models."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+
+from proxy import __version__
+from proxy.config import LOOPBACK_HOSTS, Config, ConfigError, default_config_path, load, parse
+from proxy.defaults import embedded_config
+from proxy.routing import Router
+
+
+def load_config(path: str | None) -> tuple[Config, str]:
+    """The config named by --config, else the default file, else the embedded default."""
+    if path:
+        return load(path), path
+    default = default_config_path()
+    if default.exists():
+        return load(default), str(default)
+    env = dict(os.environ)
+    return parse(embedded_config(env), env), "embedded default"
+
+
+def describe(config: Config) -> list[str]:
+    """Human-readable lines: each provider with its accounts and models, then each alias."""
+    router = Router(config)
+    lines = ["providers:"]
+    for name, provider in config.providers.items():
+        keys = provider.apiKeys
+        accounts = "no auth" if keys is None else f"{len(keys)} key(s)"
+        lines.append(f"  {name}  type={provider.type}  {provider.baseURL}  {accounts}")
+        for key, model in provider.models.items():
+            lines.append(f"    {name}/{key} -> {model.id or key}")
+    lines.append("aliases:")
+    if not config.aliases:
+        lines.append("  (none)")
+    for alias in config.aliases:
+        chain = " -> ".join(t.name for t in router.resolve(alias))
+        lines.append(f"  {alias}: {chain}")
+    return lines
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config, source = load_config(args.config)
+    print(f"config: {source} (valid)")
+    print("\n".join(describe(config)))
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    config, _ = load_config(args.config)
+    for name, owner, extra in Router(config).listing():
+        limit = extra.get("limit") or {}
+        limits = " ".join(f"{k}={v}" for k, v in limit.items())
+        print(f"{name:50} {owner:16} {limits}".rstrip())
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    config, source = load_config(args.config)
+    server = config.server.model_copy(
+        update={
+            "host": args.host or config.server.host,
+            "port": config.server.port if args.port is None else args.port,
+        }
+    )
+    config = config.model_copy(update={"server": server})
+    if server.host not in LOOPBACK_HOSTS and not server.apiKeys:
+        print(
+            f"switchyard: refusing to listen on {server.host}: a non-loopback host needs "
+            "server.apiKeys (set SWITCHYARD_API_KEY in the config's server.apiKeys)",
+            file=sys.stderr,
+        )
+        return 1
+    from aiohttp import web
+
+    from proxy.server import create_app
+    from proxy.state import STATE
+
+    app = create_app(config)
+    log = app[STATE].log
+    log.info(
+        "config_loaded",
+        source=source,
+        providers={
+            name: {
+                "type": p.type,
+                "models": len(p.models),
+                "accounts": 1 if p.apiKeys is None else len(p.apiKeys),
+            }
+            for name, p in config.providers.items()
+        },
+        aliases=list(config.aliases),
+    )
+    log.info("listening", url=f"http://{server.host}:{server.port}/v1", version=__version__)
+    web.run_app(
+        app,
+        host=server.host,
+        port=server.port,
+        handler_cancellation=True,
+        access_log=None,
+        print=None,
+        loop=_new_loop(),
+    )
+    return 0
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="switchyard",
+        description="One local OpenAI-compatible endpoint over many LLM backends.",
+    )
+    parser.add_argument("--version", action="version", version=f"switchyard {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    config_help = f"config file (default: {default_config_path()}, else the embedded default)"
+
+    serve = commands.add_parser("serve", help="run the proxy")
+    serve.add_argument("--config", help=config_help)
+    serve.add_argument("--host", help="address to listen on (default: server.host)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: server.port)")
+    serve.set_defaults(run=cmd_serve)
+
+    check = commands.add_parser("check-config", help="validate the config, print what it resolves to")
+    check.add_argument("--config", help=config_help)
+    check.set_defaults(run=cmd_check_config)
+
+    models = commands.add_parser("models", help="list aliases and provider models with limits")
+    models.add_argument("--config", help=config_help)
+    models.set_defaults(run=cmd_models)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except ConfigError as exc:
+        print(f"switchyard: config error:\n{exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+

@@ -1,0 +1,31 @@
+"""What a running server holds: config, router, account pools, HTTP session, logger."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from proxy.accounts import KeyRing
+from proxy.config import Config
+from proxy.masking import Scrubber
+from proxy.routing import Router
+
+
+@dataclass
+class Switchyard:
+    config: Config
+    router: Router
+    pools: dict[str, KeyRing]
+    log: Any
+    scrubber: Scrubber
+    session: aiohttp.ClientSession = None  # type: ignore[assignment]  # set on startup
+    started: float = field(default_factory=time.monotonic)
+
+
+STATE = web.AppKey("switchyard", Switchyard)
+REQUEST_ID = web.RequestKey("request_id", str)
+LOG_FIELDS = web.RequestKey("log_fields", dict)

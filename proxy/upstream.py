@@ -1,0 +1,176 @@
+"""One upstream call: send the adapter's request, classify failures, hold the live answer."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import aiohttp
+import orjson
+
+from adapters import openai as openai_adapter
+from adapters.retry_hints import retry_after_seconds
+from proxy.accounts import Account
+from proxy.routing import Target
+
+ADAPTERS: dict[str, ModuleType] = {"openai": openai_adapter}
+
+# Statuses after which another key of the same provider may succeed.
+NEXT_ACCOUNT_STATUSES = frozenset({401, 403, 429})
+# Statuses after which the next target in the chain is tried.
+FALL_OVER_STATUSES = frozenset({401, 403, 404, 408, 409, 425, 429})
+
+_REASONS = {401: "unauthorized", 403: "forbidden", 404: "model_unavailable", 429: "rate_limited"}
+
+
+@dataclass
+class Failure:
+    """Why one attempt (target + account) did not produce an answer."""
+
+    target: str
+    account: str
+    status: int
+    reason: str
+    message: str
+    retry_after: float | None = None
+    error: dict[str, Any] | None = None
+
+    @property
+    def next_account(self) -> bool:
+        return self.status in NEXT_ACCOUNT_STATUSES
+
+    @property
+    def fall_over(self) -> bool:
+        return self.status in FALL_OVER_STATUSES or self.status >= 500
+
+    def detail(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "target": self.target,
+            "account": self.account,
+            "status": self.status,
+            "reason": self.reason,
+            "message": self.message,
+        }
+        if self.retry_after is not None:
+            out["retry_after"] = round(self.retry_after, 3)
+        return out
+
+
+class UpstreamFailed(Exception):
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+@dataclass
+class Answer:
+    """A successful upstream answer: a live stream (first chunk read) or a whole completion."""
+
+    target: Target
+    account: Account
+    response: aiohttp.ClientResponse | None = None
+    first_chunk: bytes = b""
+    raw: bytes | None = None
+    completion: Any = None
+
+    @property
+    def is_stream(self) -> bool:
+        return self.response is not None
+
+
+async def call_chat(
+    session: aiohttp.ClientSession,
+    target: Target,
+    account: Account,
+    body: dict[str, Any],
+    stream: bool,
+) -> Answer:
+    """Send one chat request; return the answer or raise UpstreamFailed."""
+    provider = target.provider_config
+    adapter = ADAPTERS[provider.type]
+    upstream_stream = stream and target.streaming
+    payload = adapter.build_chat_body(
+        body, target.upstream_id, target.settings, provider.dropParams, upstream_stream
+    )
+    url = adapter.chat_url(provider.baseURL)
+    headers = adapter.request_headers(account.key, provider.headers)
+    timeout = aiohttp.ClientTimeout(
+        total=None, sock_connect=provider.timeout, sock_read=provider.timeout
+    )
+
+    def fail(status: int, reason: str, message: str, **extra: Any) -> UpstreamFailed:
+        return UpstreamFailed(Failure(target.name, account.label, status, reason, message, **extra))
+
+    response = None
+    try:
+        response = await session.post(
+            url, data=orjson.dumps(payload), headers=headers, timeout=timeout
+        )
+        if response.status >= 400:
+            raw = await response.read()
+            raise _http_failure(adapter, target, account, response, raw)
+        if upstream_stream and response.content_type == "text/event-stream":
+            first = await response.content.readany()
+            if not first:
+                raise fail(502, "bad_response", "upstream closed the stream before any event")
+            answer = Answer(target, account, response=response, first_chunk=first)
+            response = None
+            return answer
+        raw = await response.read()
+    except UpstreamFailed:
+        raise
+    except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
+        raise fail(
+            504, "timeout", f"no answer from upstream within {provider.timeout:g}s"
+        ) from None
+    except aiohttp.ClientPayloadError as exc:
+        raise fail(502, "bad_response", f"upstream answer broke off: {exc}") from None
+    except (aiohttp.ClientConnectionError, OSError) as exc:
+        raise fail(502, "unreachable", f"cannot reach upstream: {exc}") from None
+    finally:
+        if response is not None:
+            response.release()
+    try:
+        completion = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise fail(502, "bad_response", "upstream answered with invalid JSON") from None
+    error = adapter.completion_error(completion)
+    if error is not None:
+        raise fail(502, "upstream_error", str(error.get("message", "upstream error")), error=error)
+    if not adapter.is_completion(completion):
+        raise fail(502, "bad_response", "upstream answer is not a chat completion")
+    return Answer(target, account, raw=raw, completion=completion)
+
+
+def _http_failure(
+    adapter: ModuleType,
+    target: Target,
+    account: Account,
+    response: aiohttp.ClientResponse,
+    raw: bytes,
+) -> UpstreamFailed:
+    status = response.status
+    text = raw.decode("utf-8", "replace")
+    try:
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        payload = None
+    error = adapter.read_error(status, payload, text)
+    retry_after = None
+    if status in (429, 503):
+        retry_after = retry_after_seconds(response.headers, time.time())
+    reason = _REASONS.get(status, "upstream_error")
+    return UpstreamFailed(
+        Failure(
+            target.name,
+            account.label,
+            status,
+            reason,
+            str(error["message"]),
+            retry_after=retry_after,
+            error=error,
+        )
+    )

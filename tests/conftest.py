@@ -1,0 +1,104 @@
+"""Fixtures: a fake upstream and the proxy, both served on 127.0.0.1 from a background loop."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from proxy.config import parse
+from proxy.server import create_app
+from tests.fakes.openai_upstream import FakeOpenAI
+
+# Copies of ../shared/fixtures/clients: real bodies from OpenCode 1.18.33 and OpenClaw 2026.9.6.
+FIXTURES = Path(__file__).resolve().parent / "data" / "clients"
+
+
+class LoopThread:
+    """An event loop in a thread, so sync clients (the openai SDK) can talk to our servers."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.runners: list[web.AppRunner] = []
+
+    def run(self, coro: Coroutine[Any, Any, Any], timeout: float = 30) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def serve(self, app: web.Application) -> str:
+        async def start() -> str:
+            runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            self.runners.append(runner)
+            host, port = runner.addresses[0][:2]
+            return f"http://{host}:{port}"
+
+        return self.run(start())
+
+    def close(self) -> None:
+        async def stop() -> None:
+            for runner in reversed(self.runners):
+                await runner.cleanup()
+
+        self.run(stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+class Proxy:
+    """A running proxy: its base URL and everything it logged."""
+
+    def __init__(self, url: str, log: io.BytesIO) -> None:
+        self.url = url
+        self.base_url = url + "/v1"
+        self._log = log
+
+    @property
+    def log_text(self) -> str:
+        return self._log.getvalue().decode()
+
+    def log_events(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.log_text.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def loop_thread() -> Iterator[LoopThread]:
+    thread = LoopThread()
+    yield thread
+    thread.close()
+
+
+@pytest.fixture
+def fake(loop_thread: LoopThread) -> FakeOpenAI:
+    upstream = FakeOpenAI()
+    upstream.url = loop_thread.serve(upstream.app)  # type: ignore[attr-defined]
+    return upstream
+
+
+@pytest.fixture
+def start_proxy(loop_thread: LoopThread) -> Callable[[dict[str, Any]], Proxy]:
+    def start(raw_config: dict[str, Any], env: dict[str, str] | None = None) -> Proxy:
+        config = parse(raw_config, env or {})
+        log = io.BytesIO()
+        return Proxy(loop_thread.serve(create_app(config, log_stream=log)), log)
+
+    return start
+
+
+def openai_provider(base_url: str, **extra: Any) -> dict[str, Any]:
+    """An `openai`-type provider entry pointing at a fake."""
+    return {"type": "openai", "baseURL": base_url + "/v1", **extra}
+
+
+def load_fixture(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / name).read_text())
