@@ -86,7 +86,9 @@ def read_error(status: int, payload: Any, text: str) -> dict[str, Any]:
     }
 
 
-def completion_to_chunks(completion: Mapping[str, Any], include_usage: bool) -> list[dict[str, Any]]:
+def completion_to_chunks(
+    completion: Mapping[str, Any], include_usage: bool
+) -> list[dict[str, Any]]:
     """A non-streaming chat completion as the chunks a streaming answer would have carried:
     role, reasoning, content, tool calls, finish, then usage when asked for."""
     base = {

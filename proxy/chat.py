@@ -18,16 +18,19 @@ from proxy.upstream import ADAPTERS, Answer, Failure, UpstreamFailed, call_chat
 TAIL_BYTES = 4096
 
 
-async def read_json_body(request: web.Request) -> dict[str, Any]:
+async def read_json_body(request: web.Request, limit: int) -> dict[str, Any]:
     """The request body as a JSON object, or a 4xx naming what is wrong with it."""
+    too_large = ProxyError(
+        413,
+        f"request body is larger than server.maxBodyBytes ({limit} bytes)",
+        code="request_too_large",
+    )
+    if (request.content_length or 0) > limit:
+        raise too_large
     try:
         raw = await request.read()
-    except web.HTTPRequestEntityTooLarge as exc:
-        raise ProxyError(
-            413,
-            f"request body is larger than server.maxBodyBytes ({exc.max_size} bytes)",
-            code="request_too_large",
-        ) from None
+    except web.HTTPRequestEntityTooLarge:
+        raise too_large from None
     if not raw:
         raise bad_request("request body is empty; expected a JSON object")
     try:
@@ -62,7 +65,7 @@ def resolve(app: Switchyard, model: str) -> tuple[Target, ...]:
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     app = request.app[STATE]
-    body = await read_json_body(request)
+    body = await read_json_body(request, app.config.server.maxBodyBytes)
     check_messages(body)
     targets = resolve(app, body["model"])
     run = ChatRun(app, request, body, targets)
@@ -231,7 +234,7 @@ class ChatRun:
             async for chunk in upstream.content.iter_any():
                 await response.write(chunk)
                 tail = (tail + chunk)[-TAIL_BYTES:]
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
+        except (TimeoutError, aiohttp.ServerTimeoutError):
             timeout = answer.target.provider_config.timeout
             problem = f"upstream sent nothing for {timeout:g}s in the middle of the stream"
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:

@@ -131,7 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port to listen on (default: server.port)")
     serve.set_defaults(run=cmd_serve)
 
-    check = commands.add_parser("check-config", help="validate the config, print what it resolves to")
+    check = commands.add_parser(
+        "check-config", help="validate the config, print what it resolves to"
+    )
     check.add_argument("--config", help=config_help)
     check.set_defaults(run=cmd_check_config)
 
@@ -150,5 +152,3 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-
-

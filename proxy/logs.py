@@ -43,7 +43,9 @@ def make_logger(
         renderer = structlog.dev.ConsoleRenderer(colors=False)
     else:
         renderer = structlog.processors.JSONRenderer(serializer=orjson.dumps)
-    writer = _ScrubbedWriter(stream if stream is not None else sys.stderr.buffer, Scrubber(secrets or []))
+    writer = _ScrubbedWriter(
+        stream if stream is not None else sys.stderr.buffer, Scrubber(secrets or [])
+    )
     return structlog.wrap_logger(
         writer,
         processors=[

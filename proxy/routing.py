@@ -1,4 +1,4 @@
-"""Model resolution: a request's `model` -> the ordered targets (provider, upstream model, variant)."""
+"""Model resolution: a request's `model` -> its ordered targets (provider, model, variant)."""
 
 from __future__ import annotations
 

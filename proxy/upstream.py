@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
 from types import ModuleType
@@ -122,7 +121,7 @@ async def call_chat(
         raw = await response.read()
     except UpstreamFailed:
         raise
-    except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
+    except (TimeoutError, aiohttp.ServerTimeoutError):
         raise fail(
             504, "timeout", f"no answer from upstream within {provider.timeout:g}s"
         ) from None

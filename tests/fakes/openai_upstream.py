@@ -88,7 +88,10 @@ class FakeOpenAI:
         key = request.headers.get("Authorization", "").removeprefix("Bearer ")
         if self.keys is not None and key not in self.keys:
             return self._error(
-                401, f"Incorrect API key provided: {key}", "invalid_request_error", "invalid_api_key"
+                401,
+                f"Incorrect API key provided: {key}",
+                "invalid_request_error",
+                "invalid_api_key",
             )
         if not isinstance(body.get("messages"), list) or not isinstance(body.get("model"), str):
             return self._error(400, "'messages' and 'model' are required", "invalid_request_error")
@@ -105,7 +108,9 @@ class FakeOpenAI:
             }
             return web.json_response(error, status=script.status, headers=script.headers)
         if script.invalid_json:
-            return web.Response(body=b'{"id": "chatcmpl-x", "choices": [', content_type="application/json")
+            return web.Response(
+                body=b'{"id": "chatcmpl-x", "choices": [', content_type="application/json"
+            )
         completion = self._completion(body, script)
         if body.get("stream") is True:
             return await self._stream(request, body, completion, script)
@@ -159,10 +164,16 @@ class FakeOpenAI:
         self, request: web.Request, body: dict[str, Any], completion: dict[str, Any], script: Script
     ) -> web.StreamResponse:
         response = web.StreamResponse(
-            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **script.headers}
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache",
+                **script.headers,
+            }
         )
         await response.prepare(request)
-        events = _chunks(completion, script, bool((body.get("stream_options") or {}).get("include_usage")))
+        events = _chunks(
+            completion, script, bool((body.get("stream_options") or {}).get("include_usage"))
+        )
         try:
             if script.first_byte_delay:
                 await asyncio.sleep(script.first_byte_delay)
@@ -193,8 +204,12 @@ def _text(message: dict[str, Any]) -> str:
     return content if isinstance(content, str) else ""
 
 
-def _chunks(completion: dict[str, Any], script: Script, include_usage: bool) -> list[dict[str, Any]]:
-    base = {k: completion[k] for k in ("id", "created", "model")} | {"object": "chat.completion.chunk"}
+def _chunks(
+    completion: dict[str, Any], script: Script, include_usage: bool
+) -> list[dict[str, Any]]:
+    base = {k: completion[k] for k in ("id", "created", "model")} | {
+        "object": "chat.completion.chunk"
+    }
     choice = completion["choices"][0]
     message = choice["message"]
 

@@ -1,0 +1,30 @@
+"""Tests for the SSE helpers: encoding, spotting [DONE], reading the last events."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters import sse
+
+
+def test_encode():
+    assert sse.encode({"a": [1, "é"]}) == b'data: {"a":[1,"\xc3\xa9"]}\n\n'
+
+
+@pytest.mark.parametrize(
+    ("tail", "expected"),
+    [
+        (b'data: {"x":1}\n\ndata: [DONE]\n\n', True),
+        (b"data: [DONE]", True),
+        (b'data: {"x":1}\n\n', False),
+        (b'data: {"text":"data: [DONE] is the marker"}\n\n', False),
+        (b"", False),
+    ],
+)
+def test_ends_with_done(tail, expected):
+    assert sse.ends_with_done(tail) is expected
+
+
+def test_last_json_events_skips_partial_and_markers():
+    tail = b'": 3}\n\ndata: {"a":1}\n\n: keepalive\n\ndata:{"b":2}\n\ndata: [DONE]\n\n'
+    assert sse.last_json_events(tail) == [{"a": 1}, {"b": 2}]
