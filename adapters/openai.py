@@ -8,6 +8,8 @@ from typing import Any
 from adapters.errors import error_type
 
 STREAM_ONLY_FIELDS = ("stream", "stream_options")
+# Bytes every usage-carrying stream event contains; other events need no parsing for usage.
+USAGE_MARKER = b'"usage"'
 
 
 def chat_url(base_url: str) -> str:
@@ -57,6 +59,11 @@ def build_chat_body(
         for param in STREAM_ONLY_FIELDS:
             out.pop(param, None)
     return out
+
+
+def build_embeddings_body(body: Mapping[str, Any], upstream_id: str) -> dict[str, Any]:
+    """The client's embeddings body with the upstream model id; everything else untouched."""
+    return {**body, "model": upstream_id}
 
 
 def read_error(status: int, payload: Any, text: str) -> dict[str, Any]:
@@ -148,6 +155,10 @@ def completion_error(payload: Any) -> dict[str, Any] | None:
 
 def is_completion(payload: Any) -> bool:
     return isinstance(payload, dict) and isinstance(payload.get("choices"), list)
+
+
+def is_embedding_list(payload: Any) -> bool:
+    return isinstance(payload, dict) and isinstance(payload.get("data"), list)
 
 
 def usage_tokens(payload: Any) -> tuple[int | None, int | None]:

@@ -20,10 +20,13 @@ def ends_with_done(tail: bytes) -> bool:
     return tail.rstrip().endswith(b"data: [DONE]")
 
 
-def last_json_events(tail: bytes) -> list[Any]:
-    """The JSON values of the complete `data:` events found in a stream's last bytes."""
+def last_json_events(tail: bytes, containing: bytes = b"") -> list[Any]:
+    """The JSON values of the complete `data:` events found in a stream's last bytes,
+    only those whose text holds `containing` when given (to skip parsing the rest)."""
     events = []
     for line in tail.split(b"\n"):
+        if containing not in line:
+            continue
         if line.startswith(b"data: {") or line.startswith(b"data:{"):
             try:
                 events.append(orjson.loads(line[5:]))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from proxy.config import Config
 from proxy.masking import mask
@@ -14,10 +14,10 @@ class Account:
 
     provider: str
     key: str | None
+    label: str = field(init=False, compare=False)
 
-    @property
-    def label(self) -> str:
-        return mask(self.key) if self.key else "(no key)"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "label", mask(self.key) if self.key else "(no key)")
 
 
 class KeyRing:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import re
 import secrets
@@ -12,11 +13,13 @@ from typing import IO, Any
 import aiohttp
 import orjson
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from proxy import __version__
 from proxy.accounts import all_secrets, build_pools
 from proxy.chat import chat_completions
 from proxy.config import Config
+from proxy.embeddings import embeddings
 from proxy.errors import ProxyError
 from proxy.logs import make_logger
 from proxy.masking import Scrubber
@@ -63,6 +66,9 @@ async def frame(request: web.Request, handler: Handler) -> web.StreamResponse:
                 code="invalid_api_key",
             )
         response = await handler(request)
+    except asyncio.CancelledError:
+        _log_request(app, request, 499, started, fields)
+        raise
     except ProxyError as err:
         response = error_response(app, err, request_id)
     except web.HTTPException as exc:
@@ -76,17 +82,27 @@ async def frame(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = error_response(app, err, request_id)
     if not response.prepared:
         response.headers["x-request-id"] = request_id
+    _log_request(app, request, response.status, started, fields)
+    return response
+
+
+def _log_request(
+    app: Switchyard, request: web.Request, status: int, started: float, fields: dict[str, Any]
+) -> None:
+    """The request's one log line (info for the API, debug for probes) and its counter."""
+    resource = request.match_info.route.resource
+    endpoint = resource.canonical if resource is not None else "other"
+    app.metrics.http_requests.labels(request.method, endpoint, str(status)).inc()
     level = app.log.info if request.path.startswith("/v1/") else app.log.debug
     level(
         "request",
-        request_id=request_id,
+        request_id=request[REQUEST_ID],
         method=request.method,
         path=request.path,
-        status=response.status,
+        status=status,
         latency_ms=round((time.perf_counter() - started) * 1000, 2),
         **fields,
     )
-    return response
 
 
 async def health(request: web.Request) -> web.Response:
@@ -106,6 +122,11 @@ async def health(request: web.Request) -> web.Response:
     return web.Response(
         status=200 if usable else 503, body=orjson.dumps(body), content_type="application/json"
     )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = request.app[STATE].metrics.render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 def models_body(router: Router) -> bytes:
@@ -143,6 +164,8 @@ def create_app(config: Config, log_stream: IO[bytes] | None = None) -> web.Appli
     app.on_startup.append(open_session)
     app.on_cleanup.append(close_session)
     app.router.add_get("/health", health)
+    app.router.add_get("/metrics", metrics)
     app.router.add_get("/v1/models", models)
     app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_post("/v1/embeddings", embeddings)
     return app

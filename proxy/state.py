@@ -12,6 +12,7 @@ from aiohttp import web
 from proxy.accounts import KeyRing
 from proxy.config import Config
 from proxy.masking import Scrubber
+from proxy.metrics import Metrics
 from proxy.routing import Router
 
 
@@ -22,6 +23,7 @@ class Switchyard:
     pools: dict[str, KeyRing]
     log: Any
     scrubber: Scrubber
+    metrics: Metrics = field(default_factory=Metrics)
     session: aiohttp.ClientSession = None  # type: ignore[assignment]  # set on startup
     started: float = field(default_factory=time.monotonic)
 

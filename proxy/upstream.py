@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -88,13 +89,44 @@ async def call_chat(
     stream: bool,
 ) -> Answer:
     """Send one chat request; return the answer or raise UpstreamFailed."""
-    provider = target.provider_config
-    adapter = ADAPTERS[provider.type]
+    adapter = ADAPTERS[target.provider_config.type]
     upstream_stream = stream and target.streaming
     payload = adapter.build_chat_body(
-        body, target.upstream_id, target.settings, provider.dropParams, upstream_stream
+        body,
+        target.upstream_id,
+        target.settings,
+        target.provider_config.dropParams,
+        upstream_stream,
     )
-    url = adapter.chat_url(provider.baseURL)
+    url = adapter.chat_url(target.provider_config.baseURL)
+    return await send(
+        session, target, account, url, payload, upstream_stream, adapter.is_completion
+    )
+
+
+async def call_embeddings(
+    session: aiohttp.ClientSession, target: Target, account: Account, body: dict[str, Any]
+) -> Answer:
+    """Send one embeddings request; return the answer or raise UpstreamFailed."""
+    adapter = ADAPTERS[target.provider_config.type]
+    payload = adapter.build_embeddings_body(body, target.upstream_id)
+    url = adapter.embeddings_url(target.provider_config.baseURL)
+    return await send(session, target, account, url, payload, False, adapter.is_embedding_list)
+
+
+async def send(
+    session: aiohttp.ClientSession,
+    target: Target,
+    account: Account,
+    url: str,
+    payload: dict[str, Any],
+    stream: bool,
+    is_answer: Callable[[Any], bool],
+) -> Answer:
+    """POST a JSON payload upstream. A stream comes back live with its first chunk read;
+    anything else comes back whole, checked with `is_answer`."""
+    provider = target.provider_config
+    adapter = ADAPTERS[provider.type]
     headers = adapter.request_headers(account.key, provider.headers)
     timeout = aiohttp.ClientTimeout(
         total=None, sock_connect=provider.timeout, sock_read=provider.timeout
@@ -111,7 +143,7 @@ async def call_chat(
         if response.status >= 400:
             raw = await response.read()
             raise _http_failure(adapter, target, account, response, raw)
-        if upstream_stream and response.content_type == "text/event-stream":
+        if stream and response.content_type == "text/event-stream":
             first = await response.content.readany()
             if not first:
                 raise fail(502, "bad_response", "upstream closed the stream before any event")
@@ -133,15 +165,15 @@ async def call_chat(
         if response is not None:
             response.release()
     try:
-        completion = orjson.loads(raw)
+        parsed = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise fail(502, "bad_response", "upstream answered with invalid JSON") from None
-    error = adapter.completion_error(completion)
+    error = adapter.completion_error(parsed)
     if error is not None:
         raise fail(502, "upstream_error", str(error.get("message", "upstream error")), error=error)
-    if not adapter.is_completion(completion):
-        raise fail(502, "bad_response", "upstream answer is not a chat completion")
-    return Answer(target, account, raw=raw, completion=completion)
+    if not is_answer(parsed):
+        raise fail(502, "bad_response", "upstream answer does not have the expected shape")
+    return Answer(target, account, raw=raw, completion=parsed)
 
 
 def _http_failure(

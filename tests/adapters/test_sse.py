@@ -28,3 +28,8 @@ def test_ends_with_done(tail, expected):
 def test_last_json_events_skips_partial_and_markers():
     tail = b'": 3}\n\ndata: {"a":1}\n\n: keepalive\n\ndata:{"b":2}\n\ndata: [DONE]\n\n'
     assert sse.last_json_events(tail) == [{"a": 1}, {"b": 2}]
+
+
+def test_last_json_events_only_those_containing_a_marker():
+    tail = b'data: {"a":1}\n\ndata: {"usage":{"prompt_tokens":2}}\n\ndata: [DONE]\n\n'
+    assert sse.last_json_events(tail, b'"usage"') == [{"usage": {"prompt_tokens": 2}}]

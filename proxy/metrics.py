@@ -1,0 +1,71 @@
+"""Prometheus metrics (names after the seed's), one registry per running server."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+_LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 60, 90, 120, 180, 300)
+
+
+class Metrics:
+    """Counters and histograms for requests, upstream outcomes, tokens and latency."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.http_requests = Counter(
+            "http_requests_total",
+            "HTTP requests answered, by route and status",
+            ["method", "endpoint", "status"],
+            registry=self.registry,
+        )
+        self.model_requests = Counter(
+            "model_requests_total",
+            "Requests per upstream model, by outcome (ok, error, upstream failure reasons)",
+            ["provider", "model", "outcome"],
+            registry=self.registry,
+        )
+        self.tokens = Counter(
+            "model_tokens_used_total",
+            "Tokens reported by upstreams, by type (prompt, completion)",
+            ["provider", "model", "type"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "model_latency_seconds",
+            "Time from request to the end of the answer",
+            ["provider", "model"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.first_token = Histogram(
+            "model_time_to_first_token_seconds",
+            "Time from request to the first byte of the answer sent to the client",
+            ["provider", "model"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+    def upstream_failure(self, provider: str, model: str, reason: str) -> None:
+        self.model_requests.labels(provider, model, reason).inc()
+
+    def answered(
+        self,
+        provider: str,
+        model: str,
+        outcome: str,
+        latency: float,
+        first_token: float | None,
+        tokens: tuple[int | None, int | None],
+    ) -> None:
+        self.model_requests.labels(provider, model, outcome).inc()
+        self.latency.labels(provider, model).observe(latency)
+        if first_token is not None:
+            self.first_token.labels(provider, model).observe(first_token)
+        prompt, completion = tokens
+        if prompt:
+            self.tokens.labels(provider, model, "prompt").inc(prompt)
+        if completion:
+            self.tokens.labels(provider, model, "completion").inc(completion)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
