@@ -184,3 +184,23 @@ def test_unknown_route_is_openai_shaped_404(fake, start_proxy):
     status, _, answer = http.get(proxy.base_url + "/nothing-here")
     assert status == 404
     assert json.loads(answer)["error"]["type"] == "not_found_error"
+
+
+async def test_chunked_body_over_limit_is_413(fake, start_proxy):
+    import aiohttp
+
+    proxy = start_proxy(config_for(fake, maxBodyBytes=2000))
+
+    async def body():
+        yield b'{"model": "up/m", "messages": [{"role": "user", "content": "'
+        for _ in range(10):
+            yield b"x" * 500
+        yield b'"}]}'
+
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(proxy.base_url + "/chat/completions", data=body()) as response,
+    ):
+        assert response.status == 413
+        assert (await response.json())["error"]["code"] == "request_too_large"
+    assert fake.seen == []

@@ -56,6 +56,7 @@ class FakeOpenAI:
         self._ids = itertools.count(1)
         self.app = web.Application(client_max_size=64 * 1024 * 1024)
         self.app.router.add_post("/v1/chat/completions", self.chat)
+        self.app.router.add_post("/v1/embeddings", self.embeddings)
         self.app.router.add_get("/v1/models", self.models)
 
     def queue(self, model: str, *scripts: Script) -> None:
@@ -68,6 +69,29 @@ class FakeOpenAI:
 
     def bodies(self, model: str | None = None) -> list[Any]:
         return [s.body for s in self.seen if model is None or s.body.get("model") == model]
+
+    async def embeddings(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        body = json.loads(raw)
+        self.seen.append(Seen(request.path, dict(request.headers), body, raw))
+        queued = self.by_model.get(body.get("model", ""))
+        script = queued.popleft() if queued else Script()
+        if script.status >= 400:
+            return web.json_response({"error": {"message": "scripted"}}, status=script.status)
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        data = [
+            {"object": "embedding", "index": i, "embedding": [float(len(text)), 0.5, -0.25]}
+            for i, text in enumerate(inputs)
+        ]
+        tokens = sum(len(str(text).split()) for text in inputs)
+        return web.json_response(
+            {
+                "object": "list",
+                "data": data,
+                "model": body["model"],
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
 
     async def models(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": []})
