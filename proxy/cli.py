@@ -9,7 +9,7 @@ import os
 import sys
 
 from proxy import __version__
-from proxy.config import LOOPBACK_HOSTS, Config, ConfigError, default_config_path, load, parse
+from proxy.config import Config, ConfigError, default_config_path, is_loopback, load, parse
 from proxy.defaults import embedded_config
 from proxy.routing import Router
 
@@ -69,7 +69,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         }
     )
     config = config.model_copy(update={"server": server})
-    if server.host not in LOOPBACK_HOSTS and not server.apiKeys:
+    if not is_loopback(server.host) and not server.apiKeys:
         print(
             f"switchyard: refusing to listen on {server.host}: a non-loopback host needs "
             "server.apiKeys (set SWITCHYARD_API_KEY in the config's server.apiKeys)",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -19,7 +20,6 @@ from pydantic import (
 )
 
 PROVIDER_TYPES = ("openai",)
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 Seconds = Annotated[float, Field(ge=0)]
 Milliseconds = Annotated[float, Field(ge=0)]
@@ -272,6 +272,16 @@ def check_references(config: Config) -> None:
                 problems.append(f"aliases.{alias}.{where}: {exc.message}")
     if problems:
         raise ConfigError("\n".join(problems))
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def default_config_path(env: dict[str, str] | None = None) -> Path:

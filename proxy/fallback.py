@@ -79,7 +79,7 @@ class FallbackChain:
         else:
             status = last.status if last.status >= 500 else 502
             code = "no_account" if last.reason == "no_account" else "upstream_failed"
-            retry_after = None
+            retry_after = last.retry_after
         summary = "; ".join(f"{f.target}: {f.status} {f.message}" for f in failures[-3:])
         return ProxyError(
             status,

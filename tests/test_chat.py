@@ -424,3 +424,16 @@ async def test_client_disconnect_cancels_upstream(fake, start_proxy):
         await asyncio.sleep(0.05)
     assert fake.aborted == 1
     assert fake.completed_streams == 0
+
+
+def test_upstream_that_ignores_stream_is_replayed_as_sse(fake, start_proxy):
+    proxy = start_proxy(one_provider(fake))
+    fake.queue("real-m", Script(ignore_stream=True))
+    chunks = list(
+        client_for(proxy).chat.completions.create(model="up/m", messages=HELLO, stream=True)
+    )
+    assert fake.seen[-1].body["stream"] is True
+    assert (
+        "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        == "Hello from real-m: hi"
+    )

@@ -168,3 +168,21 @@ def test_embedded_default(env, providers, zen_keys):
     assert "big-pickle" in config.providers["opencode-zen"].models
     if "NVIDIA_API_KEY" in env:
         assert config.providers["nvidia-nim"].apiKeys == ["nvapi-a", "nvapi-b"]
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("::1", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("192.168.1.5", False),
+        ("example.org", False),
+    ],
+)
+def test_is_loopback(host, expected):
+    from proxy.config import is_loopback
+
+    assert is_loopback(host) is expected

@@ -31,6 +31,7 @@ class Script:
     invalid_json: bool = False
     finish_reason: str | None = None
     content_pieces: int = 3
+    ignore_stream: bool = False  # answer JSON even when asked to stream
 
 
 @dataclass
@@ -136,7 +137,7 @@ class FakeOpenAI:
                 body=b'{"id": "chatcmpl-x", "choices": [', content_type="application/json"
             )
         completion = self._completion(body, script)
-        if body.get("stream") is True:
+        if body.get("stream") is True and not script.ignore_stream:
             return await self._stream(request, body, completion, script)
         return web.json_response(completion, headers=script.headers)
 
