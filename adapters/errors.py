@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 _TYPE_BY_STATUS = {
@@ -38,3 +39,16 @@ def error_body(
     }
     error.update({k: v for k, v in extra.items() if v is not None})
     return {"error": error}
+
+
+_ACCOUNT_DISABLED = re.compile(
+    r"suspend|disabled|deactivated|banned|terms of service|violation|account.{0,20}(?:closed|blocked)",
+    re.IGNORECASE,
+)
+
+
+def disabled_reason(status: int, message: str) -> str | None:
+    """A 403 saying the account itself is disabled or suspended -> the reason to record."""
+    if status != 403 or not _ACCOUNT_DISABLED.search(message):
+        return None
+    return "suspended: " + " ".join(message.split())[:160]

@@ -1,7 +1,8 @@
-"""Accounts per provider: each API key in turn, the next one after a 429 (the simple form)."""
+"""Accounts: one credential of a provider, known everywhere by a masked label and a stable id."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 from proxy.config import Config
@@ -10,42 +11,31 @@ from proxy.masking import mask
 
 @dataclass(frozen=True, slots=True)
 class Account:
-    """One credential of a provider; `key` is None for upstreams that need no auth."""
+    """An API key of a provider; `key` is None for upstreams that need no auth.
+
+    `id` is derived from the credential, so a changed key is a new account with a clean
+    record (a disabled key stays disabled until it is replaced)."""
 
     provider: str
     key: str | None
     label: str = field(init=False, compare=False)
+    id: str = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "label", mask(self.key) if self.key else "(no key)")
+        digest = hashlib.sha256(f"{self.provider}\0{self.key or ''}".encode()).hexdigest()
+        object.__setattr__(self, "id", "key-" + digest[:16])
+
+    async def refresh(self) -> bool:
+        """Renew the credential after a 401; True when it changed. API keys cannot."""
+        return False
 
 
-class KeyRing:
-    """A provider's accounts, handed out round-robin so load spreads across keys."""
-
-    def __init__(self, provider: str, keys: list[str] | None) -> None:
-        if keys is None:
-            self.accounts = [Account(provider, None)]
-        else:
-            self.accounts = [Account(provider, key) for key in keys]
-        self._next = 0
-
-    def order(self) -> list[Account]:
-        """All accounts, starting with the next one in turn."""
-        count = len(self.accounts)
-        if count <= 1:
-            return self.accounts
-        start = self._next
-        self._next = (start + 1) % count
-        return self.accounts[start:] + self.accounts[:start]
-
-    def counts(self) -> dict[str, int]:
-        total = len(self.accounts)
-        return {"accounts": total, "usable": total, "cooling": 0, "disabled": 0}
-
-
-def build_pools(config: Config) -> dict[str, KeyRing]:
-    return {name: KeyRing(name, p.apiKeys) for name, p in config.providers.items()}
+def provider_accounts(name: str, keys: list[str] | None) -> list[Account]:
+    """A provider's accounts: one per API key, or one without a key when none is configured."""
+    if keys is None:
+        return [Account(name, None)]
+    return [Account(name, key) for key in dict.fromkeys(keys)]
 
 
 def all_secrets(config: Config) -> list[str]:

@@ -57,7 +57,8 @@ class ChatRun:
         self.body = body
         self.targets = targets
         self.stream = body.get("stream") is True
-        self.chain = FallbackChain(app, targets)
+        session = request.headers.get("x-session-affinity") or request.headers.get("x-session-id")
+        self.chain = FallbackChain(app, targets, session)
         self.started = time.perf_counter()
         self.first_byte: float | None = None
         self.response: web.StreamResponse | None = None
@@ -81,6 +82,7 @@ class ChatRun:
             headers["x-switchyard-model"] = answer.target.name
             if self.chain.fallback:
                 headers["x-switchyard-fallback"] = str(self.chain.fallback)
+            headers.update(self.app.pools[answer.target.provider].rate_headers())
         return headers
 
     async def respond(self) -> web.StreamResponse:

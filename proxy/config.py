@@ -8,6 +8,7 @@ import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -31,6 +32,7 @@ UNITS = {
     "maxWait": "a number of seconds",
     "ttl": "a number of seconds",
     "keepaliveInterval": "a number of seconds",
+    "stateWriteDelay": "a number of seconds",
     "baseDelay": "a number of milliseconds",
     "maxDelay": "a number of milliseconds",
 }
@@ -63,12 +65,25 @@ class ServerConfig(Strict):
     maxBodyBytes: PositiveInt = 20 * 1024 * 1024
     keepaliveInterval: Annotated[float, Field(gt=0)] = 5.0
     stateDir: PathStr | None = None
+    stateWriteDelay: Seconds = 1.0
 
 
 class RateLimit(Strict):
     rpm: PositiveInt | None = None
     rpd: PositiveInt | None = None
     maxWait: Seconds = 5.0
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f'expected an IANA time zone such as "UTC" or "America/Los_Angeles", got {value!r}'
+            ) from None
+        return value
 
 
 class Supports(Strict):
@@ -86,6 +101,7 @@ class ModelConfig(Strict):
     limit: ModelLimit | None = None
     variants: dict[str, dict[str, Any]] = {}
     supports: Supports | None = None
+    family: str | None = None
 
 
 class ProviderConfig(Strict):

@@ -1,11 +1,14 @@
-"""Walking a request's targets and each target's accounts until one answers."""
+"""Walking a request's targets, and each target's account pool, until one answers."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
+from adapters.errors import disabled_reason
 from proxy.accounts import Account
 from proxy.errors import ProxyError
+from proxy.pool import ALL_MODELS, Pool, PooledAccount, PoolExhausted
 from proxy.routing import Target
 from proxy.state import Switchyard
 from proxy.upstream import Answer, Failure, UpstreamFailed
@@ -13,12 +16,23 @@ from proxy.upstream import Answer, Failure, UpstreamFailed
 Call = Callable[[Target, Account], Awaitable[Answer]]
 
 
-class FallbackChain:
-    """Tries each target in order, each of its accounts in turn; remembers every failure."""
+def family_of(target: Target) -> str:
+    """The quota family a 429 cools: the model's `family`, else every model of the account."""
+    config = target.model_config
+    return config.family if config is not None and config.family else ALL_MODELS
 
-    def __init__(self, app: Switchyard, targets: tuple[Target, ...]) -> None:
+
+class FallbackChain:
+    """Tries each target in order; within a target, accounts from its pool: the next account
+    after a 429 or a refused credential, the same target again (with backoff) after a 5xx,
+    timeout or connection failure, the next target when the pool or the retries run out."""
+
+    def __init__(
+        self, app: Switchyard, targets: tuple[Target, ...], session: str | None = None
+    ) -> None:
         self.app = app
         self.targets = targets
+        self.session = session
         self.failures: list[Failure] = []
         self.attempts = 0
         self.fallback = 0
@@ -28,30 +42,79 @@ class FallbackChain:
         """The first answer; a ProxyError when an upstream rejects the request itself or
         when every target failed."""
         for index, target in enumerate(self.targets):
-            accounts = self.app.pools[target.provider].order()
-            if not accounts:
-                self.failures.append(
-                    Failure(target.name, "-", 503, "no_account", "provider has no API key set")
-                )
-                continue
-            for account in accounts:
-                self.attempts += 1
-                try:
-                    answer = await call(target, account)
-                except UpstreamFailed as exc:
-                    failure = exc.failure
-                    self.failures.append(failure)
-                    self.app.metrics.upstream_failure(target.provider, target.name, failure.reason)
-                    self.app.log.info("upstream_failed", **failure.detail())
-                    if not failure.fall_over:
-                        raise self.relayed(failure) from None
-                    if not failure.next_account:
-                        break
-                    continue
+            answer = await self._try_target(target, self.app.pools[target.provider], call)
+            if answer is not None:
                 self.fallback = index
                 self.answer = answer
                 return answer
         raise self.exhausted()
+
+    async def _try_target(self, target: Target, pool: Pool, call: Call) -> Answer | None:
+        family = family_of(target)
+        excluded: set[str] = set()
+        retries = 0
+        while True:
+            try:
+                pooled = await pool.acquire(self.session, family, excluded)
+            except PoolExhausted as exc:
+                status = 429 if exc.reason in ("cooling", "paced") else 503
+                self._failed(
+                    target,
+                    Failure(target.name, "-", status, exc.reason, exc.message, exc.retry_after),
+                )
+                return None
+            try:
+                answer = await self._call_account(target, pooled, call)
+            except UpstreamFailed as exc:
+                failure = exc.failure
+                if failure.status == 429:
+                    pool.cool_down(pooled, family, failure.retry_after)
+                    excluded.add(pooled.id)
+                elif failure.status == 401:
+                    pool.disable(pooled, "unauthorized")
+                    excluded.add(pooled.id)
+                elif failure.status == 403:
+                    reason = disabled_reason(403, failure.message)
+                    if reason:
+                        pool.disable(pooled, reason)
+                    excluded.add(pooled.id)
+                elif failure.status >= 500:
+                    if retries >= self.app.config.retry.maxRetries:
+                        return None
+                    await asyncio.sleep(self._backoff(retries, failure.retry_after))
+                    retries += 1
+                elif failure.fall_over:
+                    return None
+                else:
+                    raise self.relayed(failure) from None
+                continue
+            pool.succeeded(pooled, family)
+            return answer
+
+    async def _call_account(self, target: Target, pooled: PooledAccount, call: Call) -> Answer:
+        """One call; after a 401 the credential gets one refresh and the call one retry."""
+        for attempt in (1, 2):
+            self.attempts += 1
+            try:
+                return await call(target, pooled.account)
+            except UpstreamFailed as exc:
+                self._failed(target, exc.failure)
+                if exc.failure.status != 401 or attempt == 2:
+                    raise
+                await pooled.account.refresh()
+        raise AssertionError("unreachable")
+
+    def _backoff(self, retries: int, hint: float | None) -> float:
+        retry = self.app.config.retry
+        delay = min(retry.baseDelay * retry.backoffMultiplier**retries, retry.maxDelay)
+        if hint is not None:
+            delay = min(max(delay, hint * 1000), retry.maxDelay)
+        return delay / 1000
+
+    def _failed(self, target: Target, failure: Failure) -> None:
+        self.failures.append(failure)
+        self.app.metrics.upstream_failure(target.provider, target.name, failure.reason)
+        self.app.log.info("upstream_failed", **failure.detail())
 
     def relayed(self, failure: Failure) -> ProxyError:
         """An upstream's own client error (a bad request), passed on as the client's error."""
@@ -78,7 +141,7 @@ class FallbackChain:
             retry_after = min(hints) if hints else None
         else:
             status = last.status if last.status >= 500 else 502
-            code = "no_account" if last.reason == "no_account" else "upstream_failed"
+            code = last.reason if last.reason in ("no_account", "disabled") else "upstream_failed"
             retry_after = last.retry_after
         summary = "; ".join(f"{f.target}: {f.status} {f.message}" for f in failures[-3:])
         return ProxyError(

@@ -16,15 +16,17 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from proxy import __version__
-from proxy.accounts import all_secrets, build_pools
+from proxy.accounts import all_secrets
 from proxy.chat import chat_completions
-from proxy.config import Config
+from proxy.config import Config, state_dir
 from proxy.embeddings import embeddings
 from proxy.errors import ProxyError
 from proxy.logs import make_logger
 from proxy.masking import Scrubber
+from proxy.pool import build_pools
 from proxy.routing import Router
 from proxy.state import LOG_FIELDS, REQUEST_ID, STATE, Switchyard
+from proxy.store import StateStore
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -140,12 +142,17 @@ def models_body(router: Router) -> bytes:
 def create_app(config: Config, log_stream: IO[bytes] | None = None) -> web.Application:
     secrets_list = all_secrets(config)
     router = Router(config)
+    log = make_logger(config.logging.level, config.logging.format, secrets_list, log_stream)
+    store = StateStore(state_dir(config) / "state.json", config.server.stateWriteDelay, log)
+    pools = build_pools(config, store.load(), store.changed, log.info)
+    store.snapshot = lambda: {name: pool.snapshot() for name, pool in pools.items()}
     state = Switchyard(
         config=config,
         router=router,
-        pools=build_pools(config),
-        log=make_logger(config.logging.level, config.logging.format, secrets_list, log_stream),
+        pools=pools,
+        log=log,
         scrubber=Scrubber(secrets_list),
+        store=store,
     )
     app = web.Application(middlewares=[frame], client_max_size=config.server.maxBodyBytes)
     app[STATE] = state
@@ -160,6 +167,7 @@ def create_app(config: Config, log_stream: IO[bytes] | None = None) -> web.Appli
 
     async def close_session(app: web.Application) -> None:
         await state.session.close()
+        await store.close()
 
     app.on_startup.append(open_session)
     app.on_cleanup.append(close_session)

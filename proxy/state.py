@@ -9,20 +9,22 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from proxy.accounts import KeyRing
 from proxy.config import Config
 from proxy.masking import Scrubber
 from proxy.metrics import Metrics
+from proxy.pool import Pool
 from proxy.routing import Router
+from proxy.store import StateStore
 
 
 @dataclass
 class Switchyard:
     config: Config
     router: Router
-    pools: dict[str, KeyRing]
+    pools: dict[str, Pool]
     log: Any
     scrubber: Scrubber
+    store: StateStore
     metrics: Metrics = field(default_factory=Metrics)
     session: aiohttp.ClientSession = None  # type: ignore[assignment]  # set on startup
     started: float = field(default_factory=time.monotonic)

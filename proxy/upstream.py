@@ -12,14 +12,12 @@ import aiohttp
 import orjson
 
 from adapters import openai as openai_adapter
-from adapters.retry_hints import retry_after_seconds
+from adapters.retry_hints import reset_hint_seconds
 from proxy.accounts import Account
 from proxy.routing import Target
 
 ADAPTERS: dict[str, ModuleType] = {"openai": openai_adapter}
 
-# Statuses after which another key of the same provider may succeed.
-NEXT_ACCOUNT_STATUSES = frozenset({401, 403, 429})
 # Statuses after which the next target in the chain is tried.
 FALL_OVER_STATUSES = frozenset({401, 403, 404, 408, 409, 425, 429})
 
@@ -37,10 +35,6 @@ class Failure:
     message: str
     retry_after: float | None = None
     error: dict[str, Any] | None = None
-
-    @property
-    def next_account(self) -> bool:
-        return self.status in NEXT_ACCOUNT_STATUSES
 
     @property
     def fall_over(self) -> bool:
@@ -192,7 +186,7 @@ def _http_failure(
     error = adapter.read_error(status, payload, text)
     retry_after = None
     if status in (429, 503):
-        retry_after = retry_after_seconds(response.headers, time.time())
+        retry_after = reset_hint_seconds(response.headers, payload, text, time.time())
     reason = _REASONS.get(status, "upstream_error")
     return UpstreamFailed(
         Failure(

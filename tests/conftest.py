@@ -59,6 +59,7 @@ class Proxy:
     """A running proxy: its base URL and everything it logged."""
 
     def __init__(self, url: str, log: io.BytesIO) -> None:
+        self.state_file: Path | None = None
         self.url = url
         self.base_url = url + "/v1"
         self._log = log
@@ -86,11 +87,19 @@ def fake(loop_thread: LoopThread) -> FakeOpenAI:
 
 
 @pytest.fixture
-def start_proxy(loop_thread: LoopThread) -> Callable[[dict[str, Any]], Proxy]:
+def start_proxy(loop_thread: LoopThread, tmp_path: Path) -> Callable[..., Proxy]:
+    """Starts a proxy from a raw config; state goes to a temp dir and retries are quick
+    unless the config says otherwise."""
+
     def start(raw_config: dict[str, Any], env: dict[str, str] | None = None) -> Proxy:
-        config = parse(raw_config, env or {})
+        raw = dict(raw_config)
+        raw["server"] = {"stateDir": str(tmp_path / "state"), **raw.get("server", {})}
+        raw["retry"] = {"baseDelay": 1, "maxDelay": 20, **raw.get("retry", {})}
+        config = parse(raw, env or {})
         log = io.BytesIO()
-        return Proxy(loop_thread.serve(create_app(config, log_stream=log)), log)
+        proxy = Proxy(loop_thread.serve(create_app(config, log_stream=log)), log)
+        proxy.state_file = Path(config.server.stateDir or "") / "state.json"
+        return proxy
 
     return start
 

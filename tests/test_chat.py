@@ -220,7 +220,9 @@ def test_model_level_streaming_override(fake, start_proxy):
 
 
 def chain(fake, second, **first_extra):
+    """Alias `build`: a/m then b/m; no retries, so the first failure falls over."""
     return {
+        "retry": {"maxRetries": 0},
         "providers": {
             "a": openai_provider(fake.url, models={"m": {"id": "a-model"}}, **first_extra),
             "b": openai_provider(second.url, models={"m": {"id": "b-model"}}),
@@ -307,7 +309,7 @@ def test_next_key_on_429(start_proxy, loop_thread):
         )
     used = [s.headers["Authorization"] for s in fake.seen]
     assert used.count("Bearer key-two-0000000000") == 4
-    assert used.count("Bearer key-one-0000000000") == 2  # round-robin start, then moved on
+    assert used.count("Bearer key-one-0000000000") == 1  # then cooling for its Retry-After
 
 
 def test_everything_rate_limited_gives_429_with_earliest_reset(fake, second, start_proxy):
@@ -321,7 +323,13 @@ def test_everything_rate_limited_gives_429_with_earliest_reset(fake, second, sta
     assert body["retry_after"] == 13
     assert body["code"] == "rate_limited"
     assert body["request_id"] == exc.value.response.headers["x-request-id"]
-    assert [d["target"] for d in body["details"]] == ["a/m", "b/m"]
+    assert [(d["target"], d["status"]) for d in body["details"]] == [
+        ("a/m", 429),  # the upstream's answer
+        ("a/m", 429),  # then its pool: every account cooling
+        ("b/m", 429),
+        ("b/m", 429),
+    ]
+    assert body["details"][1]["reason"] == "cooling"
 
 
 def test_all_targets_down_gives_5xx_naming_them(fake, second, start_proxy):
@@ -399,7 +407,12 @@ async def test_keepalive_for_non_streaming_provider_then_fall_over(fake, second,
 
 
 async def test_failure_after_keepalive_is_an_error_event(fake, start_proxy):
-    proxy = start_proxy({**one_provider(fake), "server": {"keepaliveInterval": 0.1}})
+    config = {
+        **one_provider(fake),
+        "server": {"keepaliveInterval": 0.1},
+        "retry": {"maxRetries": 0},
+    }
+    proxy = start_proxy(config)
     fake.queue("real-m", Script(delay=0.4, status=500))
     lines = await read_sse(proxy, {"model": "up/m", "messages": HELLO, "stream": True})
     assert lines[0] == ": keepalive"

@@ -23,6 +23,7 @@ def second(loop_thread):
 
 def config(fake, second):
     return {
+        "retry": {"maxRetries": 0},
         "providers": {
             "a": openai_provider(fake.url, models={"e": {"id": "nv-embed"}, "m": {}}),
             "b": openai_provider(second.url, models={"e": {"id": "other-embed"}}),
@@ -86,7 +87,7 @@ def test_metrics_count_requests_outcomes_and_tokens(fake, second, start_proxy):
             "aliases": {"build": {"model": "a/m", "fallbacks": ["b/m"]}},
         }
     )
-    fake.queue("m", Script(status=429))
+    fake.queue("m", Script(status=429, headers={"Retry-After": "0"}))
     client = openai.OpenAI(base_url=proxy.base_url, api_key="x", max_retries=0)
     client.chat.completions.create(model="build", messages=HELLO)
     list(

@@ -78,7 +78,7 @@ def test_no_secret_in_logs_or_errors(start_proxy, loop_thread):
     events = proxy.log_events()
     assert [
         e["status"] for e in events if e["event"] == "request" and e["path"].startswith("/v1/")
-    ] == [502, 502, 401]  # upstream key refused: a gateway error, not the client's 401
+    ] == [503, 503, 401]  # the only upstream key refused twice: disabled, so 503
     assert any(e["event"] == "upstream_failed" and e["account"] == "nvapi-…a1b2" for e in events)
     for secret in (PROVIDER_KEY, SERVER_KEY, "Zx81LmQ0pPQ7", "sy-wrong-key-00000000"):
         assert secret not in logs
