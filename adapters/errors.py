@@ -42,7 +42,8 @@ def error_body(
 
 
 _ACCOUNT_DISABLED = re.compile(
-    r"suspend|disabled|deactivated|banned|terms of service|violation|account.{0,20}(?:closed|blocked)",
+    r"suspend|disabled|deactivated|banned|terms of service|violation"
+    r"|account.{0,20}(?:closed|blocked)",
     re.IGNORECASE,
 )
 
