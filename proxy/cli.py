@@ -1,15 +1,24 @@
-"""The `switchyard` command line: serve, check-config, models."""
+"""The `switchyard` command line: serve, check-config, models, accounts."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import gc
+import json
 import os
 import sys
 
 from proxy import __version__
-from proxy.config import Config, ConfigError, default_config_path, is_loopback, load, parse
+from proxy.config import (
+    Config,
+    ConfigError,
+    default_config_path,
+    is_loopback,
+    load,
+    parse,
+    state_dir,
+)
 from proxy.defaults import embedded_config
 from proxy.routing import Router
 
@@ -57,6 +66,35 @@ def cmd_models(args: argparse.Namespace) -> int:
         limit = extra.get("limit") or {}
         limits = " ".join(f"{k}={v}" for k, v in limit.items())
         print(f"{name:50} {owner:16} {limits}".rstrip())
+    return 0
+
+
+def cmd_accounts(args: argparse.Namespace) -> int:
+    """Each account's state from the state file (the server keeps it current while it runs)."""
+    from proxy.pool import build_pools
+    from proxy.store import read_state
+
+    config, _ = load_config(args.config)
+    path = state_dir(config) / "state.json"
+    pools = build_pools(config, read_state(path))
+    rows = [row for pool in pools.values() for row in pool.describe()]
+    if args.json:
+        print(json.dumps({"state_file": str(path), "accounts": rows}, indent=2))
+        return 0
+    headers = ("provider", "account", "state", "cooldown until", "today / rpd")
+    table = [
+        (
+            r["provider"],
+            r["account"],
+            r["state"],
+            r["cooldown_until"] or "-",
+            f"{r['requests_today']} / {r['rpd'] or '-'}",
+        )
+        for r in rows
+    ]
+    widths = [max(len(str(x)) for x in column) for column in zip(headers, *table, strict=False)]
+    for line in (headers, *table):
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)))
     return 0
 
 
@@ -151,6 +189,13 @@ def build_parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="list aliases and provider models with limits")
     models.add_argument("--config", help=config_help)
     models.set_defaults(run=cmd_models)
+
+    accounts = commands.add_parser(
+        "accounts", help="each account: state, cooldown, requests today (from the state file)"
+    )
+    accounts.add_argument("--config", help=config_help)
+    accounts.add_argument("--json", action="store_true", help="machine-readable output")
+    accounts.set_defaults(run=cmd_accounts)
     return parser
 
 

@@ -161,12 +161,17 @@ class Pool:
     # -- choosing and pacing ----------------------------------------------------------------
 
     async def acquire(self, session: str | None, family: str, exclude: set[str]) -> PooledAccount:
-        """An account that may send a request now (its pacing budget taken), or PoolExhausted."""
-        deadline = asyncio.get_running_loop().time() + self.max_wait
+        """An account that may send a request now (its pacing budget taken), waiting up to
+        rateLimit.maxWait for pacing budget or for a cooldown to end; else PoolExhausted."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.max_wait
         while True:
             now = self.clock()
             usable, earliest = self._usable(family, now, exclude)
             if not usable:
+                if earliest is not None and earliest - now <= deadline - loop.time():
+                    await asyncio.sleep(earliest - now)  # a cooldown ends within maxWait
+                    continue
                 raise self._exhausted(earliest, now)
             ordered = self._order(usable, session)
             chosen = next((a for a in ordered if a.expected_wait() == 0.0), None)
@@ -174,7 +179,7 @@ class Pool:
                 sticky = (
                     ordered[0] if session and self.sessions.get(session) == ordered[0].id else None
                 )
-                budget = deadline - asyncio.get_running_loop().time()
+                budget = deadline - loop.time()
                 if sticky is not None and sticky.expected_wait() <= budget:
                     chosen = sticky
                 else:

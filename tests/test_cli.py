@@ -50,9 +50,9 @@ def free_port() -> int:
 
 def test_help_lists_only_built_commands():
     out = run("--help").stdout
-    for command in ("serve", "check-config", "models"):
+    for command in ("serve", "check-config", "models", "accounts"):
         assert command in out
-    for absent in ("login", "import", "service", "doctor", "accounts"):
+    for absent in ("login", "import", "service", "doctor"):
         assert absent not in out
 
 

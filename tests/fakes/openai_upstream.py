@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import random
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
@@ -47,8 +48,13 @@ class Seen:
 class FakeOpenAI:
     """Behaves like an OpenAI-compatible chat server; faults are queued per model or per key."""
 
-    def __init__(self, keys: set[str] | None = None) -> None:
+    def __init__(self, keys: set[str] | None = None, seed: int = 7) -> None:
         self.keys = keys  # None: no auth required
+        self.windows: dict[str, tuple[int, float]] = {}  # key -> (requests, window seconds)
+        self._window_counts: dict[tuple[str, int], int] = defaultdict(int)
+        self.random_429: tuple[float, float] | None = None  # (probability, reset seconds)
+        self._random = random.Random(seed)
+        self.rate_limited = 0  # 429s sent
         self.seen: list[Seen] = []
         self.by_model: dict[str, deque[Script]] = defaultdict(deque)
         self.by_key: dict[str, Script] = {}
@@ -63,6 +69,35 @@ class FakeOpenAI:
     def queue(self, model: str, *scripts: Script) -> None:
         """The next requests for `model` follow these scripts, in order."""
         self.by_model[model].extend(scripts)
+
+    def limit_key(self, key: str, requests: int, window: float) -> None:
+        """Like NIM's free tier: `requests` per fixed window per key, then 429 with the reset."""
+        self.windows[key] = (requests, window)
+
+    def _over_limit(self, key: str) -> web.Response | None:
+        reset = None
+        if key in self.windows:
+            limit, window = self.windows[key]
+            now = time.monotonic()
+            slot = int(now // window)
+            self._window_counts[(key, slot)] += 1
+            if self._window_counts[(key, slot)] > limit:
+                reset = (slot + 1) * window - now
+        if reset is None and self.random_429 and self._random.random() < self.random_429[0]:
+            reset = self.random_429[1]
+        if reset is None:
+            return None
+        self.rate_limited += 1
+        body = {
+            "error": {
+                "message": "Rate limit exceeded",
+                "type": "rate_limit_error",
+                "code": "rate_limit_exceeded",
+            }
+        }
+        return web.json_response(
+            body, status=429, headers={"retry-after-ms": str(int(reset * 1000))}
+        )
 
     def fail_key(self, key: str, script: Script) -> None:
         """Every request made with `key` follows `script` (e.g. a 429)."""
@@ -120,6 +155,9 @@ class FakeOpenAI:
             )
         if not isinstance(body.get("messages"), list) or not isinstance(body.get("model"), str):
             return self._error(400, "'messages' and 'model' are required", "invalid_request_error")
+        limited = self._over_limit(key)
+        if limited is not None:
+            return limited
         model = body["model"]
         script = self.by_key.get(key)
         if script is None:
