@@ -190,7 +190,18 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def measure(targets: dict[str, str], args: argparse.Namespace) -> list[tuple]:
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time a process has used so far (0 for the load generator's peers)."""
+    if pid is None:
+        return 0.0
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measure(
+    targets: dict[str, str], pids: dict[str, int | None], args: argparse.Namespace
+) -> list[tuple]:
     body = json.loads(FIXTURE.read_text())["body"]
     rows = []
     for stream in (False, True):
@@ -200,11 +211,14 @@ async def measure(targets: dict[str, str], args: argparse.Namespace) -> list[tup
             results: dict[str, tuple[list[float], list[float]]] = {
                 name: ([], []) for name in targets
             }
+            cpu = dict.fromkeys(targets, 0.0)
             for url in targets.values():  # warm up connections and caches
                 await load(url, payload, stream, concurrency, min(200, total))
             for _ in range(args.rounds):
                 for name, url in targets.items():  # interleaved, so drift hits all alike
+                    before = cpu_seconds(pids[name])
                     latencies, rps = await load(url, payload, stream, concurrency, total)
+                    cpu[name] += cpu_seconds(pids[name]) - before
                     results[name][0].extend(latencies)
                     results[name][1].append(rps)
             for name, (latencies, rps) in results.items():
@@ -216,6 +230,7 @@ async def measure(targets: dict[str, str], args: argparse.Namespace) -> list[tup
                         percentile(latencies, 0.5) * 1000,
                         percentile(latencies, 0.99) * 1000,
                         statistics.median(rps),
+                        cpu[name] / len(latencies) * 1e6,
                     )
                 )
     return rows
@@ -223,14 +238,15 @@ async def measure(targets: dict[str, str], args: argparse.Namespace) -> list[tup
 
 def report(rows: list[tuple]) -> None:
     print(f"machine: {os.cpu_count()} cores; upstream + load on one core, proxies on the other")
-    head = ("mode", "conc", "server", "p50 ms", "p99 ms", "added p50", "req/s")
-    print("{:10} {:>4} {:8} {:>8} {:>8} {:>10} {:>8}".format(*head))
+    head = ("mode", "conc", "server", "p50 ms", "p99 ms", "added p50", "req/s", "CPU us/req")
+    print("{:10} {:>4} {:8} {:>8} {:>8} {:>10} {:>8} {:>10}".format(*head))
     direct = {(r[0], r[1]): r for r in rows if r[2] == "direct"}
-    for mode, concurrency, name, p50, p99, rps in rows:
+    for mode, concurrency, name, p50, p99, rps, cpu in rows:
         added = p50 - direct[(mode, concurrency)][3]
         added_text = "" if name == "direct" else f"+{added:.3f}"
+        cpu_text = "" if name == "direct" else f"{cpu:.0f}"
         cells = f"{mode:10} {concurrency:>4} {name:8} {p50:8.3f} {p99:8.3f}"
-        print(f"{cells} {added_text:>10} {rps:8.0f}")
+        print(f"{cells} {added_text:>10} {rps:8.0f} {cpu_text:>10}")
     print()
     print("ratios (proxy / floor): added p50 latency, requests/s")
     by_key = {(r[0], r[1], r[2]): r for r in rows}
@@ -255,6 +271,11 @@ def main() -> None:
         help="requests per measurement at c=1 (twice that at c=32)",
     )
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--keys", type=int, default=1, help="API keys in the proxy's pool")
+    parser.add_argument("--rpm", type=int, help="rateLimit.rpm per key (pacing on when set)")
+    parser.add_argument(
+        "--baseline-root", help="another checkout of switchyard to run beside this one as 'before'"
+    )
     parser.add_argument("--role", choices=["upstream", "floor"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--upstream-port", type=int, help=argparse.SUPPRESS)
@@ -266,15 +287,17 @@ def main() -> None:
 
     cores = sorted(os.sched_getaffinity(0))
     upstream_core, proxy_core = cores[0], cores[-1]
-    ports = {name: free_port() for name in ("upstream", "floor", "proxy")}
+    names = ["upstream", "floor", "proxy"] + (["before"] if args.baseline_root else [])
+    ports = {name: free_port() for name in names}
     me = [sys.executable, __file__]
     config = {
         "providers": {
             "up": {
                 "type": "openai",
                 "baseURL": f"http://127.0.0.1:{ports['upstream']}/v1",
-                "apiKeys": ["bench-key-000000000000"],
+                "apiKeys": [f"bench-key-{n:012d}" for n in range(args.keys)],
                 "models": {"m": {"id": UPSTREAM_MODEL}},
+                **({"rateLimit": {"rpm": args.rpm}} if args.rpm else {}),
             }
         },
         "aliases": {"bench": {"model": "up/m"}},
@@ -283,59 +306,48 @@ def main() -> None:
         config_path = Path(tmp) / "config.json"
         config_path.write_text(json.dumps(config))
         env = {**os.environ, "XDG_STATE_HOME": tmp, "XDG_CACHE_HOME": tmp}
-        processes = [
-            spawn([*me, "--role", "upstream", "--port", str(ports["upstream"])], upstream_core),
-            spawn(
-                [
-                    *me,
-                    "--role",
-                    "floor",
-                    "--port",
-                    str(ports["floor"]),
-                    "--upstream-port",
-                    str(ports["upstream"]),
-                ],
-                proxy_core,
-            ),
-            spawn(
-                [
-                    sys.executable,
-                    "-m",
-                    "proxy",
-                    "serve",
-                    "--config",
-                    str(config_path),
-                    "--port",
-                    str(ports["proxy"]),
-                ],
-                proxy_core,
-                env,
-            ),
-        ]
+
+        def serve(port: int, root: Path) -> list[str]:
+            script = "import sys; sys.path.insert(0, sys.argv.pop(1)); import runpy; "
+            script += "runpy.run_module('proxy', run_name='__main__')"
+            config_arg = ["--config", str(config_path), "--port", str(port)]
+            return [sys.executable, "-c", script, str(root), "serve", *config_arg]
+
+        upstream_args = ["--role", "upstream", "--port", str(ports["upstream"])]
+        floor_args = ["--role", "floor", "--port", str(ports["floor"])]
+        floor_args += ["--upstream-port", str(ports["upstream"])]
+        processes = {
+            "direct": spawn([*me, *upstream_args], upstream_core),
+            "floor": spawn([*me, *floor_args], proxy_core),
+            "proxy": spawn(serve(ports["proxy"], ROOT), proxy_core, env),
+        }
+        if args.baseline_root:
+            root = Path(args.baseline_root).resolve()
+            processes["before"] = spawn(serve(ports["before"], root), proxy_core, env)
+        pids: dict[str, int | None] = {name: p.pid for name, p in processes.items()}
+        pids["direct"] = None
         os.sched_setaffinity(0, {upstream_core})
         try:
+            ports["direct"] = ports.pop("upstream")
             targets = {
-                name: f"http://127.0.0.1:{port}/v1/chat/completions" for name, port in ports.items()
+                name: f"http://127.0.0.1:{ports[name]}/v1/chat/completions"
+                for name in ("direct", "floor", "proxy", "before")
+                if name in ports
             }
-            targets["direct"] = targets.pop("upstream")
-            targets = {k: targets[k] for k in ("direct", "floor", "proxy")}
 
             async def run() -> list[tuple]:
-                await wait_ready(f"http://127.0.0.1:{ports['proxy']}/health")
-                for name in ("direct", "floor"):
+                for name in targets:
+                    if name in ("proxy", "before"):
+                        await wait_ready(f"http://127.0.0.1:{ports[name]}/health")
+                        continue
                     for _ in range(200):
                         try:
-                            await load(
-                                targets[name],
-                                json.dumps({"model": "x", "messages": []}).encode(),
-                                False,
-                                1,
-                                1,
-                            )
+                            ping = json.dumps({"model": "x", "messages": []}).encode()
+                            await load(targets[name], ping, False, 1, 1)
                             break
                         except (aiohttp.ClientConnectionError, RuntimeError):
                             await asyncio.sleep(0.05)
-                return await measure(targets, args)
+                return await measure(targets, pids, args)
 
             try:
                 import uvloop
@@ -345,7 +357,7 @@ def main() -> None:
                 rows = asyncio.run(run())
             report(rows)
         finally:
-            for process in processes:
+            for process in processes.values():
                 process.terminate()
                 process.wait(10)
 

@@ -131,11 +131,18 @@ class Pool:
         ]
         self._by_id = {a.id: a for a in self.accounts}
         self.sessions: LRUCache[str, str] = LRUCache(SESSIONS_REMEMBERED)
+        self._day: tuple[float, float, str] = (0.0, 0.0, "")
 
     # -- state of one account -------------------------------------------------------------
 
     def _today(self, now: float) -> str:
-        return datetime.fromtimestamp(now, self.zone).date().isoformat()
+        """The provider's calendar day at `now`, recomputed only when a day boundary passed."""
+        start, end, day = self._day
+        if start <= now < end:
+            return day
+        day = datetime.fromtimestamp(now, self.zone).date().isoformat()
+        self._day = (now, self.next_day_start(now), day)  # valid from now to the next midnight
+        return day
 
     def next_day_start(self, now: float) -> float:
         local = datetime.fromtimestamp(now, self.zone)
