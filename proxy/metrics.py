@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 60, 90, 120, 180, 300)
@@ -45,8 +47,21 @@ class Metrics:
             registry=self.registry,
         )
 
+        self._children: dict[tuple[object, ...], Any] = {}
+
+    def child(self, metric: Any, *labels: str) -> Any:
+        """`metric.labels(*labels)`, remembered: the lookup is the costly part of an update."""
+        key = (metric, *labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
+
+    def request(self, method: str, endpoint: str, status: int) -> None:
+        self.child(self.http_requests, method, endpoint, str(status)).inc()
+
     def upstream_failure(self, provider: str, model: str, reason: str) -> None:
-        self.model_requests.labels(provider, model, reason).inc()
+        self.child(self.model_requests, provider, model, reason).inc()
 
     def answered(
         self,
@@ -57,15 +72,16 @@ class Metrics:
         first_token: float | None,
         tokens: tuple[int | None, int | None],
     ) -> None:
-        self.model_requests.labels(provider, model, outcome).inc()
-        self.latency.labels(provider, model).observe(latency)
+        child = self.child
+        child(self.model_requests, provider, model, outcome).inc()
+        child(self.latency, provider, model).observe(latency)
         if first_token is not None:
-            self.first_token.labels(provider, model).observe(first_token)
+            child(self.first_token, provider, model).observe(first_token)
         prompt, completion = tokens
         if prompt:
-            self.tokens.labels(provider, model, "prompt").inc(prompt)
+            child(self.tokens, provider, model, "prompt").inc(prompt)
         if completion:
-            self.tokens.labels(provider, model, "completion").inc(completion)
+            child(self.tokens, provider, model, "completion").inc(completion)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

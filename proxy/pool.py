@@ -90,7 +90,7 @@ class PooledAccount:
         # more than rpm requests from one account.
         self.limiter = AsyncLimiter(1, self.period) if rpm else None
         self.waiting = 0
-        self.recent: deque[float] = deque()
+        self.recent: deque[float] = deque(maxlen=min(rpm or 1, 10_000))
 
     @property
     def id(self) -> str:
@@ -158,9 +158,13 @@ class Pool:
         state = pooled.state
         if state.disabled:
             return math.inf
-        until = max(state.cooldowns.get(family, 0.0), state.cooldowns.get(ALL_MODELS, 0.0))
-        if until > now:
-            return until
+        cooldowns = state.cooldowns
+        if cooldowns:
+            until = max(cooldowns.get(family, 0.0), cooldowns.get(ALL_MODELS, 0.0))
+            if until > now:
+                return until
+            if family in cooldowns and cooldowns[family] <= now:
+                del cooldowns[family]  # expired: keep the common case an empty dict
         if self.rpd and self.requests_today(pooled, now) >= self.rpd:
             return self.next_day_start(now)
         return None

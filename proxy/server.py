@@ -94,7 +94,7 @@ def _log_request(
     """The request's one log line (info for the API, debug for probes) and its counter."""
     resource = request.match_info.route.resource
     endpoint = resource.canonical if resource is not None else "other"
-    app.metrics.http_requests.labels(request.method, endpoint, str(status)).inc()
+    app.metrics.request(request.method, endpoint, status)
     level = app.log.info if request.path.startswith("/v1/") else app.log.debug
     level(
         "request",
