@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from adapters.errors import error_type
+from adapters.request import ChatRequest
 
 STREAM_ONLY_FIELDS = ("stream", "stream_options")
+# Upstream answers are already OpenAI's shape: bytes pass through untouched.
+PASSTHROUGH = True
 # Bytes every usage-carrying stream event contains; other events need no parsing for usage.
 USAGE_MARKER = b'"usage"'
 
 
-def chat_url(base_url: str) -> str:
-    return base_url + "/chat/completions"
+def chat_url(base_url: str | None, upstream_id: str, stream: bool) -> str:
+    return f"{base_url}/chat/completions"
 
 
 def embeddings_url(base_url: str) -> str:
@@ -40,22 +43,25 @@ def merge_settings(body: dict[str, Any], settings: Mapping[str, Any]) -> None:
             body[key] = value
 
 
-def build_chat_body(
-    body: Mapping[str, Any],
-    upstream_id: str,
-    settings: Mapping[str, Any],
-    drop_params: Iterable[str],
-    upstream_stream: bool,
-) -> dict[str, Any]:
+def quota_family(upstream_id: str) -> str:
+    """OpenAI-compatible free tiers (NIM, Zen) count requests per key across models."""
+    return "*"
+
+
+def effective_status(status: int, payload: Any) -> int:
+    return status
+
+
+def build_chat_body(request: ChatRequest) -> dict[str, Any]:
     """The client's body with the upstream model id, the variant's settings merged in and
     `dropParams` removed; every other field is passed on untouched."""
-    out = dict(body)
-    out["model"] = upstream_id
-    if settings:
-        merge_settings(out, settings)
-    for param in drop_params:
+    out = dict(request.body)
+    out["model"] = request.upstream_id
+    if request.settings:
+        merge_settings(out, request.settings)
+    for param in request.drop_params:
         out.pop(param, None)
-    if not upstream_stream:
+    if not request.stream:
         for param in STREAM_ONLY_FIELDS:
             out.pop(param, None)
     return out
@@ -153,7 +159,8 @@ def completion_error(payload: Any) -> dict[str, Any] | None:
     return None
 
 
-def is_completion(payload: Any) -> bool:
+def is_answer(payload: Any) -> bool:
+    """A chat completion: an object with a `choices` list."""
     return isinstance(payload, dict) and isinstance(payload.get("choices"), list)
 
 

@@ -33,3 +33,32 @@ def last_json_events(tail: bytes, containing: bytes = b"") -> list[Any]:
             except orjson.JSONDecodeError:
                 continue
     return events
+
+
+class EventBuffer:
+    """Splits an SSE byte stream into the `data` of each event as bytes arrive, across any
+    chunk boundaries (LF or CRLF line ends; multi-line data joined with newlines)."""
+
+    def __init__(self) -> None:
+        self._pending = b""
+        self._data: list[bytes] = []
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        events = []
+        lines = (self._pending + chunk).split(b"\n")
+        self._pending = lines.pop()
+        for line in lines:
+            line = line.rstrip(b"\r")
+            if not line:
+                if self._data:
+                    events.append(b"\n".join(self._data))
+                    self._data = []
+            elif line.startswith(b"data:"):
+                value = line[5:]
+                self._data.append(value[1:] if value.startswith(b" ") else value)
+        return events
+
+    def close(self) -> list[bytes]:
+        """Whatever complete event is left when the stream ends without a final blank line."""
+        events = self.feed(b"\n\n") if self._pending or self._data else []
+        return events

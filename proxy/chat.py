@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
-from collections.abc import Awaitable
+from types import ModuleType
 from typing import Any
 
 import aiohttp
+import orjson
 from aiohttp import web
 
+from adapters import openai as openai_format
 from adapters import sse
 from proxy.accounts import Account
 from proxy.errors import ProxyError
 from proxy.fallback import FallbackChain
+from proxy.images import fetch_images
 from proxy.intake import check_messages, read_json_body, resolve
 from proxy.routing import Target
 from proxy.state import LOG_FIELDS, REQUEST_ID, STATE, Switchyard
-from proxy.upstream import ADAPTERS, Answer, call_chat
+from proxy.upstream import ADAPTERS, Answer, ChatExtras, call_chat
 
 TAIL_BYTES = 4096
 
@@ -64,12 +68,32 @@ class ChatRun:
         self.response: web.StreamResponse | None = None
         self.outcome = "ok"
         self.usage: tuple[int | None, int | None] = (None, None)
+        self.extras = ChatExtras(secrets.token_hex(8), int(time.time()))
+        self.images_fetched = False
 
     async def find_answer(self) -> Answer:
-        def call(target: Target, account: Account) -> Awaitable[Answer]:
-            return call_chat(self.app.session, target, account, self.body, self.stream)
+        async def call(target: Target, account: Account) -> Answer:
+            adapter = ADAPTERS[target.provider_config.type]
+            if not adapter.PASSTHROUGH:
+                await self.prepare_translation(adapter, target)
+            return await call_chat(
+                self.app.session, target, account, self.body, self.stream, self.extras
+            )
 
-        return await self.chain.run(call)
+        answer = await self.chain.run(call)
+        self.app.signatures.remember(answer.signatures)
+        return answer
+
+    async def prepare_translation(self, adapter: ModuleType, target: Target) -> None:
+        """Inline the request's image URLs (once) and offer the known thought signatures."""
+        self.extras.signatures = self.app.signatures.known
+        if self.images_fetched:
+            return
+        self.images_fetched = True
+        urls = adapter.image_urls(self.body["messages"])
+        if urls:
+            timeout = target.provider_config.timeout
+            self.extras.images = await fetch_images(self.app.session, urls, timeout)
 
     def headers(self) -> dict[str, str]:
         headers = {
@@ -88,9 +112,7 @@ class ChatRun:
     async def respond(self) -> web.StreamResponse:
         if not self.stream:
             answer = await self.find_answer()
-            self.usage = ADAPTERS[answer.target.provider_config.type].usage_tokens(
-                answer.completion
-            )
+            self.usage = openai_format.usage_tokens(answer.completion)
             self.first_byte = time.perf_counter()
             return web.Response(
                 body=answer.raw, content_type="application/json", headers=self.headers()
@@ -126,24 +148,21 @@ class ChatRun:
     async def relay(self, answer: Answer) -> None:
         response = self.response
         assert response is not None
-        adapter = ADAPTERS[answer.target.provider_config.type]
         self.first_byte = time.perf_counter()
         if not answer.is_stream:
-            self.usage = adapter.usage_tokens(answer.completion)
-            include_usage = bool((self.body.get("stream_options") or {}).get("include_usage"))
-            chunks = adapter.completion_to_chunks(answer.completion, include_usage)
+            self.usage = openai_format.usage_tokens(answer.completion)
+            chunks = openai_format.completion_to_chunks(answer.completion, self.include_usage)
             await response.write(b"".join(map(sse.encode, chunks)) + sse.DONE)
             await response.write_eof()
             return
+        adapter = ADAPTERS[answer.target.provider_config.type]
         upstream = answer.response
         assert upstream is not None
-        tail = answer.first_chunk[-TAIL_BYTES:]
-        problem = None
         try:
-            await response.write(answer.first_chunk)
-            async for chunk in upstream.content.iter_any():
-                await response.write(chunk)
-                tail = (tail + chunk)[-TAIL_BYTES:]
+            if adapter.PASSTHROUGH:
+                problem = await self.pass_through(answer, upstream)
+            else:
+                problem = await self.translate(answer, upstream, adapter)
         except (TimeoutError, aiohttp.ServerTimeoutError):
             timeout = answer.target.provider_config.timeout
             problem = f"upstream sent nothing for {timeout:g}s in the middle of the stream"
@@ -151,12 +170,6 @@ class ChatRun:
             problem = f"upstream connection broke in the middle of the stream: {exc}"
         finally:
             upstream.close()
-        if problem is None and not sse.ends_with_done(tail):
-            problem = "upstream ended the stream before it finished ([DONE] never came)"
-        for event in sse.last_json_events(tail, adapter.USAGE_MARKER):
-            prompt, completion = adapter.usage_tokens(event)
-            if prompt is not None or completion is not None:
-                self.usage = (prompt, completion)
         if problem is not None:
             error = ProxyError(
                 502, problem, code="stream_interrupted", provider=answer.target.provider
@@ -164,6 +177,78 @@ class ChatRun:
             await self.end_with_error(error.body(self.request[REQUEST_ID]))
             return
         await response.write_eof()
+
+    @property
+    def include_usage(self) -> bool:
+        return bool((self.body.get("stream_options") or {}).get("include_usage"))
+
+    async def pass_through(self, answer: Answer, upstream: aiohttp.ClientResponse) -> str | None:
+        """Relays an OpenAI-format stream byte for byte; the problem, if it ended badly."""
+        response = self.response
+        assert response is not None
+        tail = answer.first_chunk[-TAIL_BYTES:]
+        await response.write(answer.first_chunk)
+        async for chunk in upstream.content.iter_any():
+            await response.write(chunk)
+            tail = (tail + chunk)[-TAIL_BYTES:]
+        for event in sse.last_json_events(tail, openai_format.USAGE_MARKER):
+            prompt, completion = openai_format.usage_tokens(event)
+            if prompt is not None or completion is not None:
+                self.usage = (prompt, completion)
+        if not sse.ends_with_done(tail):
+            return "upstream ended the stream before it finished ([DONE] never came)"
+        return None
+
+    async def translate(
+        self, answer: Answer, upstream: aiohttp.ClientResponse, adapter: ModuleType
+    ) -> str | None:
+        """Translates each upstream event into OpenAI chunks as it arrives."""
+        response = self.response
+        assert response is not None
+        translator = adapter.StreamTranslator(
+            answer.target.upstream_id,
+            self.extras.id_prefix,
+            self.extras.created,
+            self.include_usage,
+        )
+        buffer = sse.EventBuffer()
+
+        async def emit(events: list[bytes]) -> str | None:
+            chunks = []
+            for data in events:
+                if data == b"[DONE]":
+                    continue
+                try:
+                    event = orjson.loads(data)
+                except orjson.JSONDecodeError:
+                    return "upstream sent a stream event that is not JSON"
+                error = adapter.completion_error(event)
+                if error is not None:
+                    return f"upstream failed in the middle of the stream: {error['message']}"
+                chunks.extend(translator.feed(event))
+            if chunks:
+                await response.write(b"".join(map(sse.encode, chunks)))
+            return None
+
+        try:
+            problem = await emit(buffer.feed(answer.first_chunk))
+            if problem is None:
+                async for chunk in upstream.content.iter_any():
+                    problem = await emit(buffer.feed(chunk))
+                    if problem is not None:
+                        break
+            if problem is None:
+                problem = await emit(buffer.close())
+        finally:
+            self.app.signatures.remember(translator.signatures)
+        if translator.usage:
+            self.usage = openai_format.usage_tokens({"usage": translator.usage})
+        if problem is None and not translator.finished:
+            problem = "upstream ended the stream before it finished (no finish reason came)"
+        if problem is not None:
+            return problem
+        await response.write(b"".join(map(sse.encode, translator.finish())) + sse.DONE)
+        return None
 
     async def end_with_error(self, body: dict[str, Any]) -> None:
         """After the stream began, a failure is a final error event, never a fake finish."""

@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-PROVIDER_TYPES = ("openai",)
+PROVIDER_TYPES = ("openai", "gemini")
 
 Seconds = Annotated[float, Field(ge=0)]
 Milliseconds = Annotated[float, Field(ge=0)]

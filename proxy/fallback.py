@@ -8,18 +8,21 @@ from collections.abc import Awaitable, Callable
 from adapters.errors import disabled_reason
 from proxy.accounts import Account
 from proxy.errors import ProxyError
-from proxy.pool import ALL_MODELS, Pool, PooledAccount, PoolExhausted
+from proxy.pool import Pool, PooledAccount, PoolExhausted
 from proxy.routing import Target
 from proxy.state import Switchyard
-from proxy.upstream import Answer, Failure, UpstreamFailed
+from proxy.upstream import ADAPTERS, Answer, Failure, UpstreamFailed
 
 Call = Callable[[Target, Account], Awaitable[Answer]]
 
 
 def family_of(target: Target) -> str:
-    """The quota family a 429 cools: the model's `family`, else every model of the account."""
+    """The quota family a 429 cools: the model's `family`, else the adapter's default (every
+    model of an OpenAI-compatible key; the one model for Gemini)."""
     config = target.model_config
-    return config.family if config is not None and config.family else ALL_MODELS
+    if config is not None and config.family:
+        return config.family
+    return ADAPTERS[target.provider_config.type].quota_family(target.upstream_id)
 
 
 class FallbackChain:

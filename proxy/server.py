@@ -25,6 +25,7 @@ from proxy.logs import make_logger
 from proxy.masking import Scrubber
 from proxy.pool import build_pools
 from proxy.routing import Router
+from proxy.signatures import SignatureStore
 from proxy.state import LOG_FIELDS, REQUEST_ID, STATE, Switchyard
 from proxy.store import StateStore
 
@@ -143,7 +144,9 @@ def create_app(config: Config, log_stream: IO[bytes] | None = None) -> web.Appli
     secrets_list = all_secrets(config)
     router = Router(config)
     log = make_logger(config.logging.level, config.logging.format, secrets_list, log_stream)
-    store = StateStore(state_dir(config) / "state.json", config.server.stateWriteDelay, log)
+    directory = state_dir(config)
+    store = StateStore(directory / "state.json", config.server.stateWriteDelay, log)
+    signatures = SignatureStore(directory / "signatures.json", config.server.stateWriteDelay, log)
     pools = build_pools(config, store.load(), store.changed, log.info)
     store.snapshot = lambda: {name: pool.snapshot() for name, pool in pools.items()}
     state = Switchyard(
@@ -153,6 +156,7 @@ def create_app(config: Config, log_stream: IO[bytes] | None = None) -> web.Appli
         log=log,
         scrubber=Scrubber(secrets_list),
         store=store,
+        signatures=signatures,
     )
     app = web.Application(middlewares=[frame], client_max_size=config.server.maxBodyBytes)
     app[STATE] = state
@@ -168,6 +172,7 @@ def create_app(config: Config, log_stream: IO[bytes] | None = None) -> web.Appli
     async def close_session(app: web.Application) -> None:
         await state.session.close()
         await store.close()
+        await signatures.close()
 
     app.on_startup.append(open_session)
     app.on_cleanup.append(close_session)

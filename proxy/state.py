@@ -14,6 +14,7 @@ from proxy.masking import Scrubber
 from proxy.metrics import Metrics
 from proxy.pool import Pool
 from proxy.routing import Router
+from proxy.signatures import SignatureStore
 from proxy.store import StateStore
 
 
@@ -25,6 +26,7 @@ class Switchyard:
     log: Any
     scrubber: Scrubber
     store: StateStore
+    signatures: SignatureStore
     metrics: Metrics = field(default_factory=Metrics)
     session: aiohttp.ClientSession = None  # type: ignore[assignment]  # set on startup
     started: float = field(default_factory=time.monotonic)

@@ -1,4 +1,5 @@
-"""The state file: account cooldowns, disables and counters, written atomically and debounced."""
+"""State files (account cooldowns and counters; thought signatures): written atomically and
+debounced, read back at start."""
 
 from __future__ import annotations
 
@@ -36,21 +37,23 @@ def write_atomic(path: Path, data: bytes) -> None:
         os.close(directory)
 
 
-def read_state(path: Path) -> dict[str, Any]:
-    """The saved accounts by provider and account id; {} when there is no usable file."""
+def read_state(path: Path, section: str = "accounts") -> dict[str, Any]:
+    """One section of a state file ({} when there is no usable file): for state.json the
+    saved accounts by provider and account id."""
     try:
         raw = orjson.loads(path.read_bytes())
     except (OSError, orjson.JSONDecodeError):
         return {}
-    accounts = raw.get("accounts") if isinstance(raw, dict) else None
-    return accounts if isinstance(accounts, dict) else {}
+    found = raw.get(section) if isinstance(raw, dict) else None
+    return found if isinstance(found, dict) else {}
 
 
 class StateStore:
     """Collects changes and writes the whole state at most once per `delay` seconds."""
 
-    def __init__(self, path: Path, delay: float, log: Any) -> None:
+    def __init__(self, path: Path, delay: float, log: Any, section: str = "accounts") -> None:
         self.path = path
+        self.section = section
         self.delay = delay
         self.log = log
         self.snapshot: Callable[[], dict[str, Any]] = dict
@@ -62,7 +65,7 @@ class StateStore:
     def load(self) -> dict[str, Any]:
         if self.path.exists():
             self.path.parent.chmod(0o700)
-        return read_state(self.path)
+        return read_state(self.path, self.section)
 
     def changed(self) -> None:
         self._dirty = True
@@ -86,7 +89,7 @@ class StateStore:
             document = {
                 "version": STATE_VERSION,
                 "saved_at": time.time(),
-                "accounts": self.snapshot(),
+                self.section: self.snapshot(),
             }
             data = orjson.dumps(document, option=orjson.OPT_INDENT_2)
             try:

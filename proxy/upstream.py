@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
 import aiohttp
 import orjson
 
+from adapters import gemini as gemini_adapter
 from adapters import openai as openai_adapter
+from adapters.request import ChatRequest, RequestError
 from adapters.retry_hints import reset_hint_seconds
 from proxy.accounts import Account
+from proxy.errors import ProxyError
 from proxy.routing import Target
 
-ADAPTERS: dict[str, ModuleType] = {"openai": openai_adapter}
+ADAPTERS: dict[str, ModuleType] = {"openai": openai_adapter, "gemini": gemini_adapter}
 
 # Statuses after which the next target in the chain is tried.
 FALL_OVER_STATUSES = frozenset({401, 403, 404, 408, 409, 425, 429})
@@ -69,10 +72,22 @@ class Answer:
     first_chunk: bytes = b""
     raw: bytes | None = None
     completion: Any = None
+    signatures: dict[str, str] = field(default_factory=dict)
 
     @property
     def is_stream(self) -> bool:
         return self.response is not None
+
+
+@dataclass
+class ChatExtras:
+    """What the proxy adds to a chat request for adapters that translate: fetched images,
+    known thought signatures, and the id prefix and timestamp of the answer it builds."""
+
+    id_prefix: str
+    created: int
+    images: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    signatures: Mapping[str, str] = field(default_factory=dict)
 
 
 async def call_chat(
@@ -81,21 +96,37 @@ async def call_chat(
     account: Account,
     body: dict[str, Any],
     stream: bool,
+    extras: ChatExtras,
 ) -> Answer:
-    """Send one chat request; return the answer or raise UpstreamFailed."""
-    adapter = ADAPTERS[target.provider_config.type]
+    """Send one chat request; return the answer (in OpenAI's shape) or raise UpstreamFailed."""
+    provider = target.provider_config
+    adapter = ADAPTERS[provider.type]
     upstream_stream = stream and target.streaming
-    payload = adapter.build_chat_body(
+    request = ChatRequest(
         body,
         target.upstream_id,
         target.settings,
-        target.provider_config.dropParams,
+        provider.dropParams,
         upstream_stream,
+        extras.images,
+        extras.signatures,
     )
-    url = adapter.chat_url(target.provider_config.baseURL)
-    return await send(
-        session, target, account, url, payload, upstream_stream, adapter.is_completion
-    )
+    try:
+        payload = adapter.build_chat_body(request)
+    except RequestError as exc:
+        raise ProxyError(
+            400, exc.message, code="invalid_request", param=exc.param, provider=target.provider
+        ) from None
+    url = adapter.chat_url(provider.baseURL, target.upstream_id, upstream_stream)
+    answer = await send(session, target, account, url, payload, upstream_stream, adapter.is_answer)
+    if not adapter.PASSTHROUGH and answer.completion is not None:
+        completion, signatures = adapter.completion_from_response(
+            answer.completion, target.upstream_id, extras.id_prefix, extras.created
+        )
+        answer.completion = completion
+        answer.raw = orjson.dumps(completion)
+        answer.signatures = signatures
+    return answer
 
 
 async def call_embeddings(
@@ -103,6 +134,9 @@ async def call_embeddings(
 ) -> Answer:
     """Send one embeddings request; return the answer or raise UpstreamFailed."""
     adapter = ADAPTERS[target.provider_config.type]
+    if not hasattr(adapter, "build_embeddings_body"):
+        message = f"providers of type {target.provider_config.type!r} do not serve embeddings"
+        raise UpstreamFailed(Failure(target.name, account.label, 404, "unsupported", message))
     payload = adapter.build_embeddings_body(body, target.upstream_id)
     url = adapter.embeddings_url(target.provider_config.baseURL)
     return await send(session, target, account, url, payload, False, adapter.is_embedding_list)
@@ -177,12 +211,12 @@ def _http_failure(
     response: aiohttp.ClientResponse,
     raw: bytes,
 ) -> UpstreamFailed:
-    status = response.status
     text = raw.decode("utf-8", "replace")
     try:
         payload = orjson.loads(raw)
     except orjson.JSONDecodeError:
         payload = None
+    status = adapter.effective_status(response.status, payload)
     error = adapter.read_error(status, payload, text)
     retry_after = None
     if status in (429, 503):

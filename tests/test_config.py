@@ -77,7 +77,7 @@ def test_base_url_trailing_slash_dropped():
         ),
         (
             {"providers": {"p": provider(type="gemeni")}},
-            "providers.p.type: expected 'openai', got \"gemeni\"",
+            "providers.p.type: expected 'openai' or 'gemini', got \"gemeni\"",
         ),
         (
             {"providers": {"p": provider(baseURL="localhost:11434")}},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from adapters import openai as adapter
+from adapters.request import ChatRequest
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
@@ -100,7 +101,8 @@ MESSAGES = [{"role": "user", "content": "hi"}]
 )
 def test_build_chat_body(body, upstream_id, settings, drop, upstream_stream, expected):
     original = {k: v for k, v in body.items()}
-    assert adapter.build_chat_body(body, upstream_id, settings, drop, upstream_stream) == expected
+    request = ChatRequest(body, upstream_id, settings, drop, upstream_stream)
+    assert adapter.build_chat_body(request) == expected
     assert body == original, "the client's body is not modified in place"
 
 
@@ -358,5 +360,5 @@ def test_request_headers(key, extra, expected):
 
 
 def test_urls():
-    assert adapter.chat_url("http://h/v1") == "http://h/v1/chat/completions"
+    assert adapter.chat_url("http://h/v1", "m", True) == "http://h/v1/chat/completions"
     assert adapter.embeddings_url("http://h/v1") == "http://h/v1/embeddings"

@@ -33,3 +33,19 @@ def test_last_json_events_skips_partial_and_markers():
 def test_last_json_events_only_those_containing_a_marker():
     tail = b'data: {"a":1}\n\ndata: {"usage":{"prompt_tokens":2}}\n\ndata: [DONE]\n\n'
     assert sse.last_json_events(tail, b'"usage"') == [{"usage": {"prompt_tokens": 2}}]
+
+
+@pytest.mark.parametrize(
+    ("chunks", "expected"),
+    [
+        ([b'data: {"a":1}\n\ndata: {"b":2}\n\n'], [b'{"a":1}', b'{"b":2}']),
+        ([b'data: {"a"', b":1}\r\n\r", b"\ndata: [DONE]\r\n\r\n"], [b'{"a":1}', b"[DONE]"]),
+        ([b": keepalive\n\n", b"event: x\ndata: one\ndata: two\n\n"], [b"one\ntwo"]),
+        ([b"data:nospace\n\n"], [b"nospace"]),
+        ([b'data: {"tail":true}'], [b'{"tail":true}']),
+    ],
+)
+def test_event_buffer(chunks, expected):
+    buffer = sse.EventBuffer()
+    events = [event for chunk in chunks for event in buffer.feed(chunk)]
+    assert events + buffer.close() == expected
