@@ -55,25 +55,37 @@ class FallbackChain:
     async def _try_target(self, target: Target, pool: Pool, call: Call) -> Answer | None:
         family = family_of(target)
         excluded: set[str] = set()
+        refreshed: set[str] = set()
         retries = 0
+        retry_now: PooledAccount | None = None
         while True:
+            if retry_now is not None:  # the same account straight after a credential refresh
+                pooled, retry_now = retry_now, None
+            else:
+                try:
+                    pooled = await pool.acquire(self.session, family, excluded)
+                except PoolExhausted as exc:
+                    status = 429 if exc.reason in ("cooling", "paced") else 503
+                    failure = Failure(
+                        target.name, "-", status, exc.reason, exc.message, exc.retry_after
+                    )
+                    self._failed(target, failure)
+                    return None
+            self.attempts += 1
             try:
-                pooled = await pool.acquire(self.session, family, excluded)
-            except PoolExhausted as exc:
-                status = 429 if exc.reason in ("cooling", "paced") else 503
-                self._failed(
-                    target,
-                    Failure(target.name, "-", status, exc.reason, exc.message, exc.retry_after),
-                )
-                return None
-            try:
-                answer = await self._call_account(target, pooled, call)
+                answer = await call(target, pooled.account)
             except UpstreamFailed as exc:
                 failure = exc.failure
+                self._failed(target, failure)
                 if failure.status == 429:
                     pool.cool_down(pooled, family, failure.retry_after)
                     excluded.add(pooled.id)
                 elif failure.status == 401:
+                    if pooled.id not in refreshed:  # one refresh and one retry, then disable
+                        refreshed.add(pooled.id)
+                        await pooled.account.refresh()
+                        retry_now = pooled
+                        continue
                     pool.disable(pooled, "unauthorized")
                     excluded.add(pooled.id)
                 elif failure.status == 403:
@@ -93,19 +105,6 @@ class FallbackChain:
                 continue
             pool.succeeded(pooled, family)
             return answer
-
-    async def _call_account(self, target: Target, pooled: PooledAccount, call: Call) -> Answer:
-        """One call; after a 401 the credential gets one refresh and the call one retry."""
-        for attempt in (1, 2):
-            self.attempts += 1
-            try:
-                return await call(target, pooled.account)
-            except UpstreamFailed as exc:
-                self._failed(target, exc.failure)
-                if exc.failure.status != 401 or attempt == 2:
-                    raise
-                await pooled.account.refresh()
-        raise AssertionError("unreachable")
 
     def _backoff(self, retries: int, hint: float | None) -> float:
         retry = self.app.config.retry

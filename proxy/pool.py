@@ -86,9 +86,11 @@ class PooledAccount:
         self.account = account
         self.state = state
         self.period = WINDOW / rpm if rpm else 0.0
-        # One request per period, no bursts: a fixed per-minute window upstream never sees
-        # more than rpm requests from one account.
-        self.limiter = AsyncLimiter(1, self.period) if rpm else None
+        # One request per period, no bursts, so a fixed per-minute window upstream never sees
+        # more than rpm requests from one account. Past 30k rpm, a burst covering 2 ms: the
+        # event loop's clock moves in milliseconds, so finer spacing would only mean waits.
+        burst = max(1, math.ceil(rpm / 30_000)) if rpm else 1
+        self.limiter = AsyncLimiter(burst, burst * self.period) if rpm else None
         self.waiting = 0
         self.recent: deque[float] = deque(maxlen=min(rpm or 1, 10_000))
 
@@ -99,7 +101,7 @@ class PooledAccount:
     def expected_wait(self) -> float:
         if self.limiter is None or self.limiter.has_capacity():
             return 0.0
-        return (self.waiting + 1) * self.period
+        return (self.waiting + 1) * self.period / self.limiter.max_rate
 
 
 class Pool:
@@ -185,7 +187,12 @@ class Pool:
                     continue
                 raise self._exhausted(earliest, now)
             ordered = self._order(usable, session)
-            chosen = next((a for a in ordered if a.expected_wait() == 0.0), None)
+            chosen = None
+            for candidate in ordered:
+                limiter = candidate.limiter
+                if limiter is None or limiter.has_capacity():
+                    chosen = candidate
+                    break
             if chosen is None:
                 sticky = (
                     ordered[0] if session and self.sessions.get(session) == ordered[0].id else None
@@ -226,7 +233,9 @@ class Pool:
         return usable, earliest
 
     def _order(self, usable: list[PooledAccount], session: str | None) -> list[PooledAccount]:
-        ordered = sorted(usable, key=lambda a: a.state.last_used)
+        if len(usable) == 1:
+            return usable
+        ordered = sorted(usable, key=_last_used)
         if session:
             sticky_id = self.sessions.get(session)
             for index, pooled in enumerate(ordered):
@@ -402,6 +411,10 @@ class Pool:
 
     def find(self, account_id: str) -> PooledAccount | None:
         return self._by_id.get(account_id)
+
+
+def _last_used(pooled: PooledAccount) -> float:
+    return pooled.state.last_used
 
 
 def _iso(epoch: float) -> str:
