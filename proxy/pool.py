@@ -101,7 +101,7 @@ class PooledAccount:
     def expected_wait(self) -> float:
         if self.limiter is None or self.limiter.has_capacity():
             return 0.0
-        return (self.waiting + 1) * self.period / self.limiter.max_rate
+        return (self.waiting + 1) * self.period
 
 
 class Pool:
