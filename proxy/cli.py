@@ -41,7 +41,8 @@ def describe(config: Config) -> list[str]:
     for name, provider in config.providers.items():
         keys = provider.apiKeys
         accounts = "no auth" if keys is None else f"{len(keys)} key(s)"
-        lines.append(f"  {name}  type={provider.type}  {provider.baseURL}  {accounts}")
+        url = provider.baseURL or "(default URL)"
+        lines.append(f"  {name}  type={provider.type}  {url}  {accounts}")
         for key, model in provider.models.items():
             lines.append(f"    {name}/{key} -> {model.id or key}")
     lines.append("aliases:")

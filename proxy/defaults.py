@@ -17,6 +17,26 @@ NIM_MODELS: dict[str, Any] = {
     "llama-3.3-70b": {"id": "meta/llama-3.3-70b-instruct", "limit": {"context": 131072}},
 }
 ZEN_FREE_MODELS: dict[str, Any] = {"big-pickle": {}}
+GEMINI_LIMIT = {"context": 1048576, "output": 65536}
+GEMINI_MODELS: dict[str, Any] = {
+    "gemini-3-flash": {
+        "id": "gemini-3-flash-preview",
+        "limit": GEMINI_LIMIT,
+        "variants": {
+            level: {"thinkingLevel": level} for level in ("minimal", "low", "medium", "high")
+        },
+    },
+    "gemini-3-pro": {
+        "id": "gemini-3-pro-preview",
+        "limit": GEMINI_LIMIT,
+        "variants": {level: {"thinkingLevel": level} for level in ("low", "high")},
+    },
+    "gemini-2.5-flash": {
+        "limit": GEMINI_LIMIT,
+        "variants": {"nothink": {"thinkingBudget": 0}, "high": {"thinkingBudget": 24576}},
+    },
+    "gemini-2.5-pro": {"limit": GEMINI_LIMIT, "variants": {"high": {"thinkingBudget": 32768}}},
+}
 
 
 def embedded_config(env: dict[str, str]) -> dict[str, Any]:
@@ -31,6 +51,12 @@ def embedded_config(env: dict[str, str]) -> dict[str, Any]:
             "rateLimit": {"rpm": 40},
             "dropParams": ["reasoning"],
             "models": NIM_MODELS,
+        }
+    if env.get("GEMINI_API_KEY"):
+        providers["google"] = {
+            "type": "gemini",
+            "apiKeys": ["${GEMINI_API_KEY}", "${GEMINI_API_KEY_2:-}", "${GEMINI_API_KEY_3:-}"],
+            "models": GEMINI_MODELS,
         }
     providers["opencode-zen"] = {
         "type": "openai",

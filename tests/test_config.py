@@ -168,6 +168,11 @@ def test_embedded_default(env, providers, zen_keys):
     assert "big-pickle" in config.providers["opencode-zen"].models
     if "NVIDIA_API_KEY" in env:
         assert config.providers["nvidia-nim"].apiKeys == ["nvapi-a", "nvapi-b"]
+    if "GEMINI_API_KEY" in env:
+        assert config.providers["google"].type == "gemini"
+        assert config.providers["google"].models["gemini-3-flash"].variants["high"] == {
+            "thinkingLevel": "high"
+        }
 
 
 @pytest.mark.parametrize(
