@@ -174,3 +174,57 @@ def usage_tokens(payload: Any) -> tuple[int | None, int | None]:
     if not isinstance(usage, dict):
         return None, None
     return usage.get("prompt_tokens"), usage.get("completion_tokens")
+
+
+def completion_from_chunks(chunks: list[Any]) -> dict[str, Any] | None:
+    """The chat completion a stream of chunks adds up to (content, reasoning, tool calls,
+    finish reason, usage); None when the chunks are not a chat completion stream."""
+    base: dict[str, Any] | None = None
+    choices: dict[int, dict[str, Any]] = {}
+    usage = None
+    for chunk in chunks:
+        if not isinstance(chunk, dict) or not isinstance(chunk.get("choices"), list):
+            return None
+        if base is None:
+            base = {k: chunk.get(k) for k in ("id", "created", "model")}
+        if chunk.get("usage"):
+            usage = chunk["usage"]
+        for choice in chunk["choices"]:
+            index = choice.get("index", 0)
+            state = choices.setdefault(
+                index, {"content": [], "reasoning": [], "calls": {}, "finish": None}
+            )
+            delta = choice.get("delta") or {}
+            if delta.get("content"):
+                state["content"].append(delta["content"])
+            for field in ("reasoning_content", "reasoning"):
+                if isinstance(delta.get(field), str):
+                    state["reasoning"].append(delta[field])
+            for call in delta.get("tool_calls") or []:
+                slot = state["calls"].setdefault(
+                    call.get("index", 0),
+                    {"id": None, "type": "function", "function": {"name": "", "arguments": ""}},
+                )
+                slot["id"] = call.get("id") or slot["id"]
+                function = call.get("function") or {}
+                slot["function"]["name"] += function.get("name") or ""
+                slot["function"]["arguments"] += function.get("arguments") or ""
+            if choice.get("finish_reason"):
+                state["finish"] = choice["finish_reason"]
+    if base is None:
+        return None
+    out = []
+    for index in sorted(choices):
+        state = choices[index]
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(state["content"])}
+        if state["reasoning"]:
+            message["reasoning_content"] = "".join(state["reasoning"])
+        if state["calls"]:
+            message["tool_calls"] = [state["calls"][n] for n in sorted(state["calls"])]
+        out.append(
+            {"index": index, "message": message, "logprobs": None, "finish_reason": state["finish"]}
+        )
+    completion = {**base, "object": "chat.completion", "choices": out}
+    if usage is not None:
+        completion["usage"] = usage
+    return completion

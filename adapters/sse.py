@@ -62,3 +62,16 @@ class EventBuffer:
         """Whatever complete event is left when the stream ends without a final blank line."""
         events = self.feed(b"\n\n") if self._pending or self._data else []
         return events
+
+
+def json_events(stream: bytes) -> list[Any]:
+    """The JSON value of every `data:` event of a whole stream ([DONE] and comments skipped)."""
+    buffer = EventBuffer()
+    events = []
+    for data in buffer.feed(stream) + buffer.close():
+        if data.startswith(b"{"):
+            try:
+                events.append(orjson.loads(data))
+            except orjson.JSONDecodeError:
+                continue
+    return events

@@ -15,6 +15,7 @@ from aiohttp import web
 from adapters import openai as openai_format
 from adapters import sse
 from proxy.accounts import Account
+from proxy.cache import Hit, Plan
 from proxy.errors import ProxyError
 from proxy.fallback import FallbackChain
 from proxy.images import fetch_images
@@ -70,6 +71,10 @@ class ChatRun:
         self.usage: tuple[int | None, int | None] = (None, None)
         self.extras = ChatExtras(secrets.token_hex(8), int(time.time()))
         self.images_fetched = False
+        self.plan: Plan | None = None
+        self.cache_status = "miss"
+        self.hit: Hit | None = None
+        self.captured: list[Any] | None = None  # stream chunks kept for the cache
 
     async def find_answer(self) -> Answer:
         async def call(target: Target, account: Account) -> Answer:
@@ -98,10 +103,15 @@ class ChatRun:
     def headers(self) -> dict[str, str]:
         headers = {
             "x-request-id": self.request[REQUEST_ID],
-            "x-switchyard-cache": "miss",
+            "x-switchyard-cache": self.cache_status,
         }
         answer = self.chain.answer
-        if answer is not None:
+        if self.hit is not None:
+            headers["x-switchyard-provider"] = self.hit.entry.provider
+            headers["x-switchyard-model"] = self.hit.entry.target
+            if self.hit.similarity is not None:
+                headers["x-switchyard-similarity"] = f"{self.hit.similarity:.4f}"
+        elif answer is not None:
             headers["x-switchyard-provider"] = answer.target.provider
             headers["x-switchyard-model"] = answer.target.name
             if self.chain.fallback:
@@ -110,10 +120,22 @@ class ChatRun:
         return headers
 
     async def respond(self) -> web.StreamResponse:
+        cache = self.app.cache
+        if cache is not None:
+            chain = tuple(target.name for target in self.targets)
+            self.plan = cache.plan(self.request.headers, self.body, chain)
+            if self.plan is not None and self.plan.lookup:
+                hit = await cache.lookup(self.plan)
+                self.app.metrics.cache_lookup(self.plan, hit)
+                if hit is not None:
+                    return await self.replay(hit)
+            if self.plan is not None and self.plan.store and self.stream:
+                self.captured = []
         if not self.stream:
             answer = await self.find_answer()
             self.usage = openai_format.usage_tokens(answer.completion)
             self.first_byte = time.perf_counter()
+            await self.remember(answer.completion)
             return web.Response(
                 body=answer.raw, content_type="application/json", headers=self.headers()
             )
@@ -136,6 +158,34 @@ class ChatRun:
         await self.relay(answer)
         return self.response  # type: ignore[return-value]
 
+    async def replay(self, hit: Hit) -> web.StreamResponse:
+        """A cached answer, with a fresh id and time, in the form the client asked for."""
+        self.hit = hit
+        self.cache_status = hit.tier
+        completion = dict(hit.entry.completion)
+        completion["id"] = "chatcmpl-" + secrets.token_hex(12)
+        completion["created"] = int(time.time())
+        self.usage = openai_format.usage_tokens(completion)
+        self.first_byte = time.perf_counter()
+        if not self.stream:
+            body = orjson.dumps(completion)
+            return web.Response(body=body, content_type="application/json", headers=self.headers())
+        await self.start_stream()
+        assert self.response is not None
+        chunks = openai_format.completion_to_chunks(completion, self.include_usage)
+        await self.response.write(b"".join(map(sse.encode, chunks)) + sse.DONE)
+        await self.response.write_eof()
+        return self.response
+
+    async def remember(self, completion: Any) -> None:
+        """Offer a finished answer to the cache (it keeps only what it may)."""
+        answer = self.chain.answer
+        if self.plan is None or not self.plan.store or answer is None or completion is None:
+            return
+        cache = self.app.cache
+        assert cache is not None
+        await cache.store(self.plan, completion, answer.target.provider, answer.target.name)
+
     async def start_stream(self) -> None:
         if self.response is not None:
             return
@@ -154,6 +204,7 @@ class ChatRun:
             chunks = openai_format.completion_to_chunks(answer.completion, self.include_usage)
             await response.write(b"".join(map(sse.encode, chunks)) + sse.DONE)
             await response.write_eof()
+            await self.remember(answer.completion)
             return
         adapter = ADAPTERS[answer.target.provider_config.type]
         upstream = answer.response
@@ -177,6 +228,8 @@ class ChatRun:
             await self.end_with_error(error.body(self.request[REQUEST_ID]))
             return
         await response.write_eof()
+        if self.captured:
+            await self.remember(openai_format.completion_from_chunks(self.captured))
 
     @property
     def include_usage(self) -> bool:
@@ -187,10 +240,15 @@ class ChatRun:
         response = self.response
         assert response is not None
         tail = answer.first_chunk[-TAIL_BYTES:]
+        captured = [answer.first_chunk] if self.captured is not None else None
         await response.write(answer.first_chunk)
         async for chunk in upstream.content.iter_any():
             await response.write(chunk)
             tail = (tail + chunk)[-TAIL_BYTES:]
+            if captured is not None:
+                captured.append(chunk)
+        if captured is not None:
+            self.captured = sse.json_events(b"".join(captured))
         for event in sse.last_json_events(tail, openai_format.USAGE_MARKER):
             prompt, completion = openai_format.usage_tokens(event)
             if prompt is not None or completion is not None:
@@ -226,6 +284,8 @@ class ChatRun:
                 if error is not None:
                     return f"upstream failed in the middle of the stream: {error['message']}"
                 chunks.extend(translator.feed(event))
+            if self.captured is not None:
+                self.captured.extend(chunks)
             if chunks:
                 await response.write(b"".join(map(sse.encode, chunks)))
             return None
@@ -247,7 +307,10 @@ class ChatRun:
             problem = "upstream ended the stream before it finished (no finish reason came)"
         if problem is not None:
             return problem
-        await response.write(b"".join(map(sse.encode, translator.finish())) + sse.DONE)
+        finish = translator.finish()
+        if self.captured is not None:
+            self.captured.extend(finish)
+        await response.write(b"".join(map(sse.encode, finish)) + sse.DONE)
         return None
 
     async def end_with_error(self, body: dict[str, Any]) -> None:
@@ -260,7 +323,7 @@ class ChatRun:
 
     def record_metrics(self) -> None:
         answer = self.chain.answer
-        if answer is None:
+        if answer is None or self.hit is not None:
             return
         now = time.perf_counter()
         first = None if self.first_byte is None else self.first_byte - self.started
@@ -278,7 +341,7 @@ class ChatRun:
             "model": self.body.get("model"),
             "stream": self.stream,
             "attempts": self.chain.attempts,
-            "cache": "miss",
+            "cache": self.cache_status,
             "outcome": self.outcome,
         }
         answer = self.chain.answer

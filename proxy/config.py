@@ -151,8 +151,8 @@ class CacheConfig(Strict):
     semantic: bool = True
     similarityThreshold: Annotated[float, Field(gt=0, le=1)] = 0.95
     semanticMaxTemperature: Annotated[float, Field(ge=0)] = 0.3
-    dir: PathStr = Field("~/.cache/switchyard", validate_default=True)
-    embedder: str | None = None
+    dir: PathStr | None = None  # default: $XDG_CACHE_HOME/switchyard, else ~/.cache/switchyard
+    embedder: str | None = None  # "wordllama" (default when installed), "ngram", or provider/model
 
 
 class LoggingConfig(Strict):
@@ -304,6 +304,14 @@ def default_config_path(env: dict[str, str] | None = None) -> Path:
     env = dict(os.environ) if env is None else env
     base = env.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
     return Path(base) / "switchyard" / "config.json"
+
+
+def cache_dir(config: Config, env: dict[str, str] | None = None) -> Path:
+    if config.cache.dir:
+        return Path(config.cache.dir)
+    env = dict(os.environ) if env is None else env
+    base = env.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return Path(base) / "switchyard"
 
 
 def state_dir(config: Config, env: dict[str, str] | None = None) -> Path:

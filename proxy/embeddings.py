@@ -9,7 +9,7 @@ from proxy.errors import bad_request
 from proxy.fallback import FallbackChain
 from proxy.intake import read_json_body, resolve
 from proxy.routing import Target
-from proxy.state import LOG_FIELDS, REQUEST_ID, STATE
+from proxy.state import LOG_FIELDS, REQUEST_ID, STATE, Switchyard
 from proxy.upstream import Answer, call_embeddings
 
 
@@ -37,3 +37,15 @@ async def embeddings(request: web.Request) -> web.Response:
     if chain.fallback:
         headers["x-switchyard-fallback"] = str(chain.fallback)
     return web.Response(body=answer.raw, content_type="application/json", headers=headers)
+
+
+async def embed_text(app: Switchyard, model: str, text: str) -> list[float]:
+    """One embedding from an OpenAI-compatible upstream, for the semantic cache."""
+    chain = FallbackChain(app, resolve(app, model))
+    body = {"model": model, "input": [text], "encoding_format": "float"}
+
+    async def call(target: Target, account: Account) -> Answer:
+        return await call_embeddings(app.session, target, account, body)
+
+    answer = await chain.run(call)
+    return answer.completion["data"][0]["embedding"]

@@ -47,6 +47,12 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.cache_requests = Counter(
+            "cache_requests_total",
+            "Cache lookups by tier (exact, semantic) and result (hit, miss)",
+            ["tier", "result"],
+            registry=self.registry,
+        )
         self._children: dict[tuple[object, ...], Any] = {}
 
     def child(self, metric: Any, *labels: str) -> Any:
@@ -56,6 +62,17 @@ class Metrics:
         if found is None:
             found = self._children[key] = metric.labels(*labels)
         return found
+
+    def cache_lookup(self, plan: Any, hit: Any) -> None:
+        """One count per tier looked at: a hit for the tier that served, misses before it."""
+        if plan.lookup_exact:
+            exact = "hit" if hit is not None and hit.tier == "hit" else "miss"
+            self.child(self.cache_requests, "exact", exact).inc()
+            if exact == "hit":
+                return
+        if plan.lookup_semantic:
+            semantic = "hit" if hit is not None else "miss"
+            self.child(self.cache_requests, "semantic", semantic).inc()
 
     def request(self, method: str, endpoint: str, status: int) -> None:
         self.child(self.http_requests, method, endpoint, str(status)).inc()

@@ -17,9 +17,11 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from proxy import __version__
 from proxy.accounts import all_secrets
+from proxy.cache import ResponseCache
 from proxy.chat import chat_completions
-from proxy.config import Config, state_dir
-from proxy.embeddings import embeddings
+from proxy.config import Config, cache_dir, state_dir
+from proxy.embedder import Embedder, RemoteEmbedder, local_embedder
+from proxy.embeddings import embed_text, embeddings
 from proxy.errors import ProxyError
 from proxy.logs import make_logger
 from proxy.masking import Scrubber
@@ -140,6 +142,31 @@ def models_body(router: Router) -> bytes:
     return orjson.dumps({"object": "list", "data": data})
 
 
+def build_cache(config: Config, state: Switchyard) -> ResponseCache:
+    """The response cache with its embedder: local unless cache.embedder names provider/model."""
+    settings = config.cache.model_copy(update={"dir": str(cache_dir(config))})
+    embedder: Embedder | None = None
+    if settings.semantic:
+        spec = settings.embedder
+        if spec and "/" in spec:
+
+            async def fetch(model: str, text: str) -> list[float]:
+                return await embed_text(state, model, text)
+
+            embedder = RemoteEmbedder(spec, fetch)
+        else:
+            embedder = local_embedder(spec)
+    cache = ResponseCache(settings, embedder, state.log)
+    cache.load()
+    state.log.info(
+        "cache_loaded",
+        dir=settings.dir,
+        embedder=embedder.name if embedder else None,
+        **cache.counts(),
+    )
+    return cache
+
+
 def create_app(config: Config, log_stream: IO[bytes] | None = None) -> web.Application:
     secrets_list = all_secrets(config)
     router = Router(config)
@@ -158,6 +185,8 @@ def create_app(config: Config, log_stream: IO[bytes] | None = None) -> web.Appli
         store=store,
         signatures=signatures,
     )
+    if config.cache.enabled:
+        state.cache = build_cache(config, state)
     app = web.Application(middlewares=[frame], client_max_size=config.server.maxBodyBytes)
     app[STATE] = state
     listing = models_body(router)
@@ -173,6 +202,8 @@ def create_app(config: Config, log_stream: IO[bytes] | None = None) -> web.Appli
         await state.session.close()
         await store.close()
         await signatures.close()
+        if state.cache is not None:
+            await state.cache.close()
 
     app.on_startup.append(open_session)
     app.on_cleanup.append(close_session)

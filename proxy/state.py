@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from proxy.cache import ResponseCache
 from proxy.config import Config
 from proxy.masking import Scrubber
 from proxy.metrics import Metrics
@@ -27,6 +28,7 @@ class Switchyard:
     scrubber: Scrubber
     store: StateStore
     signatures: SignatureStore
+    cache: ResponseCache | None = None
     metrics: Metrics = field(default_factory=Metrics)
     session: aiohttp.ClientSession = None  # type: ignore[assignment]  # set on startup
     started: float = field(default_factory=time.monotonic)

@@ -95,6 +95,7 @@ def start_proxy(loop_thread: LoopThread, tmp_path: Path) -> Callable[..., Proxy]
         raw = dict(raw_config)
         raw["server"] = {"stateDir": str(tmp_path / "state"), **raw.get("server", {})}
         raw["retry"] = {"baseDelay": 1, "maxDelay": 20, **raw.get("retry", {})}
+        raw["cache"] = {"enabled": False, "dir": str(tmp_path / "cache"), **raw.get("cache", {})}
         config = parse(raw, env or {})
         log = io.BytesIO()
         proxy = Proxy(loop_thread.serve(create_app(config, log_stream=log)), log)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -55,7 +56,10 @@ def test_defaults_and_home_expansion():
     assert config.server.stateDir == f"{home}/s"
     assert config.server.port == 4141 and config.server.host == "127.0.0.1"
     assert config.server.maxBodyBytes == 20 * 1024 * 1024
-    assert parse({}, {}).cache.dir == f"{home}/.cache/switchyard"
+    from proxy.config import cache_dir
+
+    assert cache_dir(parse({}, {}), {}) == Path(f"{home}/.cache/switchyard")
+    assert cache_dir(parse({}, {}), {"XDG_CACHE_HOME": "/x"}) == Path("/x/switchyard")
 
 
 def test_base_url_trailing_slash_dropped():
