@@ -32,15 +32,14 @@ FILLER = frozenset(
     very much many one ones get getting got go going make making use using used work works
     working mean means meaning question answer example examples sure okay ok hi hello hey thanks
     thank able wondering curious anyone someone somebody does idiomatic idiomatically
-    recommended approach
+    recommended approach whether command commands find all every each keyword from to
     """.split()  # noqa: SIM905
 )
-# Relations whose two sides cannot be swapped: "Celsius to Fahrenheit" != "Fahrenheit to Celsius".
-DIRECTIONAL = frozenset(
-    {"to", "into", "from", "than", "before", "after", "over", "under", "above", "below",
-     "vs", "versus", "onto", "towards", "per", "by", "on", "with", "without", "of"}
-)  # fmt: skip
-SYNONYMS = {"remove": "delete", "erase": "delete", "biggest": "largest", "smallest": "min",
+# Relation words whose two sides cannot be swapped: "Celsius to Fahrenheit" is not "Fahrenheit
+# to Celsius", "A depends on B" is not "B depends on A". Checked only when both texts use the word.
+RELATIONS = frozenset({"to", "into", "than", "vs", "versus", "on", "of", "from", "with", "by"})
+SYNONYMS = {"dict": "dictionary", "int": "integer", "golang": "go", "remove": "delete",
+            "erase": "delete", "biggest": "largest", "smallest": "min",
             "minimum": "min", "maximum": "max", "create": "make", "program": "code",
             "directory": "folder", "dir": "folder", "pic": "image", "picture": "image",
             "photo": "image", "js": "javascript", "py": "python", "ts": "typescript",
@@ -65,10 +64,25 @@ def normalise(text: str) -> str:
 
 
 def _stem(word: str) -> str:
-    for suffix in ("ing", "ed", "es", "s"):
-        if len(word) > len(suffix) + 3 and word.endswith(suffix) and not word.endswith("ss"):
-            return word[: -len(suffix)]
+    """A light suffix stripper, enough to equate plurals and tenses: "tuples" ~ "tuple",
+    "dictionaries" ~ "dictionary", "ended" ~ "end", "sorting" ~ "sort"."""
+    if len(word) > 4 and word.endswith("ies"):
+        word = word[:-3] + "y"
+    elif len(word) > 4 and word.endswith("es") and word[:-2].endswith(("s", "x", "z", "ch", "sh")):
+        word = word[:-2]
+    elif len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    elif len(word) > 5 and word.endswith("ing"):
+        word = word[:-3]
+    elif len(word) > 4 and word.endswith("ed"):
+        word = word[:-2]
+    if len(word) > 4 and word.endswith("e"):
+        word = word[:-1]
     return word
+
+
+def _canonical(word: str) -> str:
+    return SYNONYMS.get(word) or _stem(SYNONYMS.get(_stem(word), word))
 
 
 @dataclass(frozen=True)
@@ -79,7 +93,7 @@ class Signature:
     negations: int
     literals: frozenset[str]
     content: frozenset[str]
-    relations: frozenset[tuple[str, str]]  # (before, after) around "to", "from", "than", ...
+    relations: frozenset[tuple[str, str, str]]  # (word, before, after) around "to", "than", ...
     order: dict[str, int]  # first position of each content word
 
 
@@ -92,17 +106,17 @@ def signature(text: str) -> Signature:
     numbers = sorted(m.group(0).replace(",", "") for m in _NUMBER.finditer(" ".join(words)))
     negations = sum(1 for w in words if w in NEGATIONS or (w.endswith("nt") and w[:-2] in _AUX))
     content_words = [
-        SYNONYMS.get(_stem(w), _stem(w))
+        _canonical(w)
         for w in words
-        if w not in FILLER and w not in NEGATIONS and w not in DIRECTIONAL and not w.isdigit()
+        if w not in FILLER and w not in NEGATIONS and w not in RELATIONS and not w.isdigit()
     ]
     relations = set()
     for index, word in enumerate(words):
-        if word in DIRECTIONAL:
+        if word in RELATIONS:
             before = _nearest(words, index, -1)
             after = _nearest(words, index, 1)
             if before and after and before != after:
-                relations.add((before, after))
+                relations.add((word, before, after))
     order: dict[str, int] = {}
     for position, word in enumerate(content_words):
         order.setdefault(word, position)
@@ -117,11 +131,13 @@ def signature(text: str) -> Signature:
 
 
 def _swapped(left: Signature, right: Signature) -> bool:
-    """A relation of one text whose two sides come in the other order in the other text."""
+    """A relation of one text ("x to y") whose sides come in the other order in the other text,
+    when that text uses the same relation word."""
+    words = {word for word, _, _ in right.relations}
     order = right.order
     return any(
-        first in order and second in order and order[first] > order[second]
-        for first, second in left.relations
+        word in words and first in order and second in order and order[first] > order[second]
+        for word, first, second in left.relations
     )
 
 
@@ -132,8 +148,8 @@ def _nearest(words: list[str], index: int, step: int) -> str | None:
     position = index + step
     while 0 <= position < len(words):
         word = words[position]
-        if word not in FILLER and word not in DIRECTIONAL and word not in NEGATIONS:
-            return SYNONYMS.get(_stem(word), _stem(word))
+        if word not in FILLER and word not in RELATIONS and word not in NEGATIONS:
+            return _canonical(word)
         position += step
     return None
 
