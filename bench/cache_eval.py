@@ -156,15 +156,14 @@ def main() -> None:
     embedder = local_embedder(args.embedder)
     rows = asyncio.run(score_pairs(embedder))
     counts = Counter(r["label"] for r in rows)
-    print(
-        f"pairs: {len(rows)} ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}); embedder {embedder.name}; machine {os.cpu_count()} cores"
-    )
+    labels = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    print(f"pairs: {len(rows)} ({labels}); embedder {embedder.name}; {os.cpu_count()} cores")
     served = asyncio.run(through_cache(embedder, args.threshold))
     result = summarise(rows, served)
     print(f"\nat the configured threshold {args.threshold} (the real cache, pair by pair):")
-    print(
-        f"  served {result['served']}, precision {result['precision']:.1%}, recall on paraphrases {result['recall']:.1%}, wrong hits {result['wrong']} {result['wrong_by_category'] or ''}"
-    )
+    print(f"  served {result['served']}, precision {result['precision']:.1%}", end="")
+    print(f", recall on paraphrases {result['recall']:.1%}, wrong hits {result['wrong']}", end="")
+    print(f" {result['wrong_by_category'] or ''}")
     print(
         "\nsweep:             guard on                                  embedding alone (no guard)"
     )
@@ -173,15 +172,15 @@ def main() -> None:
         guarded = [r["same_scope"] and r["similarity"] >= threshold and r["guard"] for r in rows]
         bare = [r["same_scope"] and r["similarity"] >= threshold for r in rows]
         g, b = summarise(rows, guarded), summarise(rows, bare)
-        print(
-            f"  {threshold:9.2f}   {g['precision']:8.1%}  {g['recall']:6.1%}  {g['wrong']:5d}          {b['precision']:8.1%}  {b['recall']:6.1%}  {b['wrong']:5d}"
-        )
+        guarded_cells = f"{g['precision']:8.1%}  {g['recall']:6.1%}  {g['wrong']:5d}"
+        bare_cells = f"{b['precision']:8.1%}  {b['recall']:6.1%}  {b['wrong']:5d}"
+        print(f"  {threshold:9.2f}   {guarded_cells}          {bare_cells}")
     if args.show:
         for row, hit in zip(rows, served, strict=True):
             if hit or row["label"] == "paraphrase":
-                print(
-                    f"  {'HIT ' if hit else 'miss'} {row['label']:10} {row['similarity']:.3f} guard={row['guard']} | {row['a']} | {row['b']}"
-                )
+                verdict = "HIT " if hit else "miss"
+                scores = f"{row['similarity']:.3f} guard={row['guard']}"
+                print(f"  {verdict} {row['label']:10} {scores} | {row['a']} | {row['b']}")
     print("\nlookup latency (normalise + embed + search in one scope):")
     print("  entries      p50 ms    p99 ms")
     for size, p50, p99 in lookup_latency(embedder, tuple(int(s) for s in args.sizes.split(","))):
