@@ -74,6 +74,7 @@ class ResponseCache:
         self.stats: Counter[str] = Counter()
         self._dirty_scopes: set[str] = set()
         self._exact_dirty = False
+        self._stats_dirty = False
         self._flush: asyncio.TimerHandle | None = None
         self._writing: asyncio.Task[None] | None = None
 
@@ -111,6 +112,8 @@ class ResponseCache:
     # -- looking up ----------------------------------------------------------------------
 
     async def lookup(self, plan: Plan) -> Hit | None:
+        self._stats_dirty = True
+        self._schedule_write()
         if plan.lookup_exact:
             entry = self.exact.get(plan.keys.exact)
             if entry is not None and entry.expires > self.clock():
@@ -224,6 +227,7 @@ class ResponseCache:
             files[base.with_suffix(".npy")] = matrix
             files[base.with_suffix(".json")] = orjson.dumps({"version": VERSION, "entries": meta})
         self._dirty_scopes.clear()
+        self._stats_dirty = False
         files[self.dir / "stats.json"] = orjson.dumps(dict(self.stats))
         await asyncio.to_thread(_write_files, files)
 
@@ -266,7 +270,7 @@ class ResponseCache:
             self._flush = None
         if self._writing is not None:
             await self._writing
-        if self._exact_dirty or self._dirty_scopes:
+        if self._exact_dirty or self._dirty_scopes or self._stats_dirty:
             await self.save()
 
     def counts(self) -> dict[str, int]:

@@ -1,4 +1,4 @@
-"""The `switchyard` command line: serve, check-config, models, accounts."""
+"""The `switchyard` command line: serve, check-config, models, accounts, cache."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from proxy import __version__
 from proxy.config import (
     Config,
     ConfigError,
+    cache_dir,
     default_config_path,
     is_loopback,
     load,
@@ -96,6 +97,35 @@ def cmd_accounts(args: argparse.Namespace) -> int:
     widths = [max(len(str(x)) for x in column) for column in zip(headers, *table, strict=False)]
     for line in (headers, *table):
         print("  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)))
+    return 0
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    """`cache stats`: entries, hit rates and disk size from cache.dir; `cache clear`: empty it."""
+    from proxy.cache import clear, read_stats
+
+    config, _ = load_config(args.config)
+    directory = cache_dir(config)
+    if args.action == "clear":
+        clear(directory)
+        print(f"cleared {directory} (a running server keeps its in-memory entries until restart)")
+        return 0
+    stats = read_stats(directory)
+    if args.json:
+        print(json.dumps(stats, indent=2))
+        return 0
+    rates = stats["hit_rate"]
+
+    def percent(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1%}"
+
+    print(f"cache dir:   {stats['dir']} ({stats['disk_bytes']} bytes on disk)")
+    print(
+        f"entries:     exact {stats['entries']['exact']}, semantic {stats['entries']['semantic']}"
+    )
+    print(f"hits:        exact {stats['hits']['exact']}, semantic {stats['hits']['semantic']}")
+    print(f"hit rate:    exact {percent(rates['exact'])}, semantic {percent(rates['semantic'])}")
+    print(f"stored:      {stats['stored']} answers")
     return 0
 
 
@@ -197,6 +227,12 @@ def build_parser() -> argparse.ArgumentParser:
     accounts.add_argument("--config", help=config_help)
     accounts.add_argument("--json", action="store_true", help="machine-readable output")
     accounts.set_defaults(run=cmd_accounts)
+
+    cache = commands.add_parser("cache", help="response cache: stats or clear")
+    cache.add_argument("action", choices=["stats", "clear"])
+    cache.add_argument("--config", help=config_help)
+    cache.add_argument("--json", action="store_true", help="machine-readable stats")
+    cache.set_defaults(run=cmd_cache)
     return parser
 
 
