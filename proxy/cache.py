@@ -69,6 +69,7 @@ class ResponseCache:
         self.exact: TTLCache[str, Entry] = TTLCache(config.maxSize, config.ttl, timer=clock)
         self.scopes: dict[str, ScopeIndex] = {}
         self.order: deque[tuple[str, Entry]] = deque()  # semantic entries, oldest first
+        self.by_key: dict[str, Entry] = {}  # semantic entries by the exact key they answered
         self.semantic_count = 0
         self.dim: int | None = None
         self.stats: Counter[str] = Counter()
@@ -155,11 +156,15 @@ class ResponseCache:
             self._exact_dirty = True
         if plan.store_semantic and self.embedder is not None:
             assert plan.keys.scope is not None and plan.keys.text is not None
-            question = normalise(plan.keys.text)
-            vector = await self.embedder.embed(question)
-            self._add(
-                plan.keys.scope, vector, Entry(completion, expires, provider, target, question)
-            )
+            known = self.by_key.get(plan.keys.exact)
+            if known is not None:  # the same request again: refresh, don't add a twin row
+                known.completion, known.expires = completion, expires
+                self._dirty_scopes.add(plan.keys.scope)
+            else:
+                question = normalise(plan.keys.text)
+                vector = await self.embedder.embed(question)
+                entry = Entry(completion, expires, provider, target, question, key=plan.keys.exact)
+                self._add(plan.keys.scope, vector, entry)
         self.stats["stored"] += 1
         self._schedule_write()
         return True
@@ -171,6 +176,8 @@ class ResponseCache:
         if index is None:
             index = self.scopes[scope] = ScopeIndex(self.dim)
         index.add(vector, entry)
+        if entry.key:
+            self.by_key[entry.key] = entry
         self.order.append((scope, entry))
         self.semantic_count += 1
         self._dirty_scopes.add(scope)
@@ -182,6 +189,8 @@ class ResponseCache:
     def _drop(self, scope: str, index: ScopeIndex, entry: Entry) -> None:
         before = index.live
         index.remove(entry)
+        if self.by_key.get(entry.key) is entry:
+            del self.by_key[entry.key]
         if index.live < before:
             self.semantic_count -= 1
             self._dirty_scopes.add(scope)
@@ -210,7 +219,7 @@ class ResponseCache:
         if self._exact_dirty:
             self._exact_dirty = False
             entries = [
-                {"key": key, **entry.to_json()}
+                {**entry.to_json(), "key": key}
                 for key, entry in list(self.exact.items())
                 if entry.expires > now
             ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,8 +20,8 @@ class Entry:
     provider: str
     target: str
     text: str = ""  # the normalised question (semantic entries only)
+    key: str = ""  # the exact key of the request it answered (semantic entries only)
     slot: int = -1
-    meta: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -30,6 +30,7 @@ class Entry:
             "provider": self.provider,
             "target": self.target,
             "text": self.text,
+            "key": self.key,
         }
 
     @classmethod
@@ -40,6 +41,7 @@ class Entry:
             data["provider"],
             data["target"],
             data.get("text", ""),
+            data.get("key", ""),
         )
 
 

@@ -304,3 +304,12 @@ def test_wordllama_loads_with_no_network(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["256", "True"]
     assert not (tmp_path / ".cache" / "wordllama").exists(), "nothing was downloaded"
+
+
+async def test_the_same_request_again_refreshes_instead_of_adding_a_row(tmp_path, wordllama):
+    cache = make_cache(tmp_path, wordllama)
+    for text in ("first", "second", "third"):
+        await store(cache, ask("How do I exit vim?"), answer(text))
+    assert cache.counts() == {"exact": 1, "semantic": 1}
+    hit = await lookup(cache, ask("how can I exit vim"))
+    assert hit.entry.completion["choices"][0]["message"]["content"] == "third"
