@@ -163,7 +163,9 @@ async def load(
     latencies: list[float] = []
     remaining = total
     connector = aiohttp.TCPConnector(limit=concurrency)
-    headers = {"Content-Type": "application/json"}
+    # The proxy's cache stays on (keys computed, answers stored) but never answers: every request
+    # must reach the upstream for the comparison to mean anything.
+    headers = {"Content-Type": "application/json", "Cache-Control": "no-cache"}
     async with aiohttp.ClientSession(connector=connector) as session:
 
         async def worker() -> None:
@@ -273,6 +275,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--keys", type=int, default=1, help="API keys in the proxy's pool")
     parser.add_argument("--rpm", type=int, help="rateLimit.rpm per key (pacing on when set)")
+    parser.add_argument("--rpd", type=int, help="rateLimit.rpd per key (daily counters)")
     parser.add_argument(
         "--baseline-root", help="another checkout of switchyard to run beside this one as 'before'"
     )
@@ -297,7 +300,9 @@ def main() -> None:
                 "baseURL": f"http://127.0.0.1:{ports['upstream']}/v1",
                 "apiKeys": [f"bench-key-{n:012d}" for n in range(args.keys)],
                 "models": {"m": {"id": UPSTREAM_MODEL}},
-                **({"rateLimit": {"rpm": args.rpm}} if args.rpm else {}),
+                "rateLimit": {
+                    k: v for k, v in (("rpm", args.rpm), ("rpd", args.rpd)) if v is not None
+                },
             }
         },
         "aliases": {"bench": {"model": "up/m"}},
