@@ -65,13 +65,13 @@ class EventBuffer:
 
 
 def json_events(stream: bytes) -> list[Any]:
-    """The JSON value of every `data:` event of a whole stream ([DONE] and comments skipped)."""
-    buffer = EventBuffer()
+    """The JSON value of every `data:` event of a whole stream ([DONE] and comments skipped;
+    each event on one line, as OpenAI-compatible upstreams send them)."""
     events = []
-    for data in buffer.feed(stream) + buffer.close():
-        if data.startswith(b"{"):
+    for line in stream.split(b"\n"):
+        if line.startswith(b"data:") and line[5:].lstrip().startswith(b"{"):
             try:
-                events.append(orjson.loads(data))
+                events.append(orjson.loads(line[5:]))
             except orjson.JSONDecodeError:
                 continue
     return events

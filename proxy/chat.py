@@ -135,7 +135,7 @@ class ChatRun:
             answer = await self.find_answer()
             self.usage = openai_format.usage_tokens(answer.completion)
             self.first_byte = time.perf_counter()
-            await self.remember(answer.completion)
+            self.remember(answer.completion)
             return web.Response(
                 body=answer.raw, content_type="application/json", headers=self.headers()
             )
@@ -177,14 +177,16 @@ class ChatRun:
         await self.response.write_eof()
         return self.response
 
-    async def remember(self, completion: Any) -> None:
-        """Offer a finished answer to the cache (it keeps only what it may)."""
+    def remember(self, completion: Any) -> None:
+        """Offer a finished answer to the cache (it keeps only what it may), after the client
+        has it."""
         answer = self.chain.answer
         if self.plan is None or not self.plan.store or answer is None or completion is None:
             return
         cache = self.app.cache
         assert cache is not None
-        await cache.store(self.plan, completion, answer.target.provider, answer.target.name)
+        target = answer.target
+        self.app.in_background(cache.store(self.plan, completion, target.provider, target.name))
 
     async def start_stream(self) -> None:
         if self.response is not None:
@@ -204,7 +206,7 @@ class ChatRun:
             chunks = openai_format.completion_to_chunks(answer.completion, self.include_usage)
             await response.write(b"".join(map(sse.encode, chunks)) + sse.DONE)
             await response.write_eof()
-            await self.remember(answer.completion)
+            self.remember(answer.completion)
             return
         adapter = ADAPTERS[answer.target.provider_config.type]
         upstream = answer.response
@@ -229,7 +231,7 @@ class ChatRun:
             return
         await response.write_eof()
         if self.captured:
-            await self.remember(openai_format.completion_from_chunks(self.captured))
+            self.remember(openai_format.completion_from_chunks(self.captured))
 
     @property
     def include_usage(self) -> bool:
