@@ -300,23 +300,23 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def default_config_path(env: dict[str, str] | None = None) -> Path:
+def _xdg_dir(variable: str, fallback: str, env: dict[str, str] | None) -> Path:
+    """$variable/switchyard, else fallback/switchyard (the XDG base directory rules)."""
     env = dict(os.environ) if env is None else env
-    base = env.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
-    return Path(base) / "switchyard" / "config.json"
+    return Path(env.get(variable) or os.path.expanduser(fallback)) / "switchyard"
+
+
+def default_config_path(env: dict[str, str] | None = None) -> Path:
+    return _xdg_dir("XDG_CONFIG_HOME", "~/.config", env) / "config.json"
 
 
 def cache_dir(config: Config, env: dict[str, str] | None = None) -> Path:
     if config.cache.dir:
         return Path(config.cache.dir)
-    env = dict(os.environ) if env is None else env
-    base = env.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-    return Path(base) / "switchyard"
+    return _xdg_dir("XDG_CACHE_HOME", "~/.cache", env)
 
 
 def state_dir(config: Config, env: dict[str, str] | None = None) -> Path:
     if config.server.stateDir:
         return Path(config.server.stateDir)
-    env = dict(os.environ) if env is None else env
-    base = env.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
-    return Path(base) / "switchyard"
+    return _xdg_dir("XDG_STATE_HOME", "~/.local/state", env)

@@ -12,7 +12,7 @@ from tests import rawhttp as http
 from tests.conftest import openai_provider
 from tests.fakes.openai_upstream import FakeOpenAI
 
-PROVIDER_KEY = "nvapi-Zx81LmQ0pPQ7sT3vW9yB2cD4eF6gH8jKa1b2"
+PROVIDER_KEY = "nvapi-FAKE-test-key-notreal-a1b2"
 SERVER_KEY = "sy-local-9f8e7d6c5b4a39281706"
 HELLO = [{"role": "user", "content": "hi"}]
 
@@ -20,7 +20,7 @@ HELLO = [{"role": "user", "content": "hi"}]
 @pytest.mark.parametrize(
     ("secret", "expected"),
     [
-        ("nvapi-Zx81LmQ0pPQ7sT3vW9yB2cD4eF6gH8jKa1b2", "nvapi-…a1b2"),
+        ("nvapi-FAKE-test-key-notreal-a1b2", "nvapi-…a1b2"),
         ("sk-abcdefghijklmnopqrstuvwxyz", "sk-…wxyz"),
         ("AIzaSyA1234567890abcdefghijklmnopqrs", "…pqrs"),
         ("ya29.a0AfH6SMBxyz123456", "ya29.…3456"),
@@ -80,7 +80,7 @@ def test_no_secret_in_logs_or_errors(start_proxy, loop_thread):
         e["status"] for e in events if e["event"] == "request" and e["path"].startswith("/v1/")
     ] == [503, 503, 401]  # the only upstream key refused twice: disabled, so 503
     assert any(e["event"] == "upstream_failed" and e["account"] == "nvapi-…a1b2" for e in events)
-    for secret in (PROVIDER_KEY, SERVER_KEY, "Zx81LmQ0pPQ7", "sy-wrong-key-00000000"):
+    for secret in (PROVIDER_KEY, SERVER_KEY, "FAKE-test-key", "sy-wrong-key-00000000"):
         assert secret not in logs
         assert secret not in body.decode()
 
