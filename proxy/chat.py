@@ -347,7 +347,12 @@ class ChatRun:
             "outcome": self.outcome,
         }
         answer = self.chain.answer
-        if answer is not None:
+        if self.hit is not None:
+            fields["provider"] = self.hit.entry.provider
+            fields["target"] = self.hit.entry.target
+            if self.hit.similarity is not None:
+                fields["similarity"] = round(self.hit.similarity, 4)
+        elif answer is not None:
             fields["provider"] = answer.target.provider
             fields["target"] = answer.target.name
             fields["account"] = answer.account.label

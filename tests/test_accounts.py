@@ -48,7 +48,8 @@ def used_keys(fake):
 async def test_burst_of_300_over_three_rate_limited_keys_sees_no_429(keyed, start_proxy):
     for key in KEYS[:3]:
         keyed.limit_key(key, requests=20, window=1.0)  # 20 per second per key upstream
-    config = pool_config(keyed, KEYS[:3], rateLimit={"rpm": 1140, "maxWait": 15})  # 19/s each
+    # 18/s each: a margin of two under the upstream's 20, for jitter between pacing and arrival
+    config = pool_config(keyed, KEYS[:3], rateLimit={"rpm": 1080, "maxWait": 15})
     proxy = start_proxy(config)
     client = openai.AsyncOpenAI(base_url=proxy.base_url, api_key="x", max_retries=0, timeout=60)
 
@@ -67,7 +68,7 @@ async def test_burst_of_300_over_three_rate_limited_keys_sees_no_429(keyed, star
     assert keyed.rate_limited == 0, "pacing kept every key under its upstream limit"
     counts = {key: used_keys(keyed).count(key) for key in KEYS[:3]}
     assert all(90 <= c <= 110 for c in counts.values()), counts
-    assert elapsed >= 300 / 57 - 1.5, "three keys at 19/s cannot go faster"
+    assert elapsed >= 300 / 54 - 1.5, "three keys at 18/s cannot go faster"
     await client.close()
 
 
@@ -287,6 +288,13 @@ def test_state_file_is_whole_after_sigkill_under_load(keyed, tmp_path):
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                http.get(f"http://127.0.0.1:{port}/health")
+                break
+            except OSError:
+                time.sleep(0.05)
         stop = threading.Event()
 
         def load(port: int = port, stop: threading.Event = stop) -> None:
@@ -300,7 +308,7 @@ def test_state_file_is_whole_after_sigkill_under_load(keyed, tmp_path):
         workers = [threading.Thread(target=load, daemon=True) for _ in range(4)]
         for worker in workers:
             worker.start()
-        time.sleep(0.8 + rng.random() * 0.7)
+        time.sleep(0.5 + rng.random() * 0.7)
         server.send_signal(signal.SIGKILL)
         server.wait(10)
         stop.set()
