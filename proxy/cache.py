@@ -238,7 +238,10 @@ class ResponseCache:
         self._dirty_scopes.clear()
         self._stats_dirty = False
         files[self.dir / "stats.json"] = orjson.dumps(dict(self.stats))
-        await asyncio.to_thread(_write_files, files)
+        try:
+            await asyncio.to_thread(_write_files, files)
+        except OSError as exc:  # a full or read-only disk must not take the proxy down
+            self.log.error("cache_write_failed", dir=str(self.dir), error=str(exc))
 
     def load(self) -> None:
         """Read back what an earlier run saved, skipping expired and unreadable entries."""

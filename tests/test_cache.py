@@ -313,3 +313,20 @@ async def test_the_same_request_again_refreshes_instead_of_adding_a_row(tmp_path
     assert cache.counts() == {"exact": 1, "semantic": 1}
     hit = await lookup(cache, ask("how can I exit vim"))
     assert hit.entry.completion["choices"][0]["message"]["content"] == "third"
+
+
+async def test_unwritable_cache_dir_is_logged_not_fatal(tmp_path, wordllama):
+    events = []
+
+    class Recorder(Log):
+        def error(self, event, **fields):
+            events.append((event, fields))
+
+    (tmp_path / "cache").write_text("a file where the directory should be")
+    cache = ResponseCache(CacheConfig(dir=str(tmp_path / "cache")), wordllama, Recorder(), Clock())
+    assert await store(cache, ask("How do I exit vim?"))
+    await cache.close()
+    assert events and events[0][0] == "cache_write_failed"
+    assert (await lookup(cache, ask("How do I exit vim?"))).tier == "hit", (
+        "still serves from memory"
+    )
