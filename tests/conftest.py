@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
@@ -19,6 +20,21 @@ from tests.fakes.openai_upstream import FakeOpenAI
 
 # Copies of ../shared/fixtures/clients: real bodies from OpenCode 1.18.33 and OpenClaw 2026.9.6.
 FIXTURES = Path(__file__).resolve().parent / "data" / "clients"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_xdg_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No test (nor the servers it starts) reads or writes the user's config, state or cache."""
+    base = tmp_path_factory.mktemp("xdg")
+    saved = {k: os.environ.get(k) for k in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME")}
+    for key in saved:
+        os.environ[key] = str(base / key.lower())
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 class LoopThread:

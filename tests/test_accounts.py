@@ -264,6 +264,7 @@ def test_state_file_is_whole_after_sigkill_under_load(keyed, tmp_path):
         "server": {"stateDir": str(state_dir), "stateWriteDelay": 0},
         **pool_config(keyed, KEYS, rateLimit={"rpd": 100000}),
         "retry": {"maxRetries": 0},
+        "cache": {"enabled": False},  # every request must reach an account
     }
     config_path = tmp_path / "config.json"
     config_path.write_text(json.dumps(config))
