@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,6 +14,8 @@ STREAM_ONLY_FIELDS = ("stream", "stream_options")
 PASSTHROUGH = True
 # Bytes every usage-carrying stream event contains; other events need no parsing for usage.
 USAGE_MARKER = b'"usage"'
+# A stream that finished with "stop" contains this; others need no parsing for the cache.
+STOP_MARKER = re.compile(rb'"finish_reason"\s*:\s*"stop"')
 
 
 def chat_url(base_url: str | None, upstream_id: str, stream: bool) -> str:

@@ -77,6 +77,7 @@ class ResponseCache:
         self._exact_dirty = False
         self._stats_dirty = False
         self._flush: asyncio.TimerHandle | None = None
+        self._pending: set[asyncio.Task[bool]] = set()
         self._writing: asyncio.Task[None] | None = None
 
     # -- deciding ------------------------------------------------------------------------
@@ -145,8 +146,38 @@ class ResponseCache:
 
     # -- storing -------------------------------------------------------------------------
 
+    def store_soon(
+        self, plan: Plan, completion: dict[str, Any], provider: str, target: str
+    ) -> None:
+        """Store once the current response is on its way: a plain callback when the embedder
+        runs in-process (microseconds), a task when it is a remote call."""
+        loop = asyncio.get_running_loop()
+        if self.embedder is None or hasattr(self.embedder, "embed_now"):
+            loop.call_soon(self._store, plan, completion, provider, target, None)
+        else:
+            task = loop.create_task(self.store(plan, completion, provider, target))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
     async def store(
         self, plan: Plan, completion: dict[str, Any], provider: str, target: str
+    ) -> bool:
+        vector = None
+        if self._needs_vector(plan) and self.embedder is not None and cacheable(completion):
+            assert plan.keys.text is not None
+            vector = await self.embedder.embed(normalise(plan.keys.text))
+        return self._store(plan, completion, provider, target, vector)
+
+    def _needs_vector(self, plan: Plan) -> bool:
+        return plan.store_semantic and plan.keys.exact not in self.by_key
+
+    def _store(
+        self,
+        plan: Plan,
+        completion: dict[str, Any],
+        provider: str,
+        target: str,
+        vector: np.ndarray | None,
     ) -> bool:
         if not plan.store or not cacheable(completion):
             return False
@@ -162,7 +193,8 @@ class ResponseCache:
                 self._dirty_scopes.add(plan.keys.scope)
             else:
                 question = normalise(plan.keys.text)
-                vector = await self.embedder.embed(question)
+                if vector is None:
+                    vector = self.embedder.embed_now(question)  # type: ignore[attr-defined]
                 entry = Entry(completion, expires, provider, target, question, key=plan.keys.exact)
                 self._add(plan.keys.scope, vector, entry)
         self.stats["stored"] += 1
@@ -277,6 +309,8 @@ class ResponseCache:
         self._dirty_scopes.clear()
 
     async def close(self) -> None:
+        if self._pending:
+            await asyncio.wait(self._pending, timeout=5)
         if self._flush is not None:
             self._flush.cancel()
             self._flush = None

@@ -185,8 +185,7 @@ class ChatRun:
             return
         cache = self.app.cache
         assert cache is not None
-        target = answer.target
-        self.app.in_background(cache.store(self.plan, completion, target.provider, target.name))
+        cache.store_soon(self.plan, completion, answer.target.provider, answer.target.name)
 
     async def start_stream(self) -> None:
         if self.response is not None:
@@ -250,7 +249,10 @@ class ChatRun:
             if captured is not None:
                 captured.append(chunk)
         if captured is not None:
-            self.captured = sse.json_events(b"".join(captured))
+            data = b"".join(captured)
+            # Parse only what the cache could keep: a tool call or another finish is never kept.
+            keep = b'"tool_calls"' not in data and openai_format.STOP_MARKER.search(data)
+            self.captured = sse.json_events(data) if keep else None
         for event in sse.last_json_events(tail, openai_format.USAGE_MARKER):
             prompt, completion = openai_format.usage_tokens(event)
             if prompt is not None or completion is not None:

@@ -199,8 +199,6 @@ def create_app(config: Config, log_stream: IO[bytes] | None = None) -> web.Appli
         state.session = aiohttp.ClientSession(connector=connector, trust_env=False)
 
     async def close_session(app: web.Application) -> None:
-        if state.tasks:
-            await asyncio.wait(state.tasks, timeout=5)
         await state.session.close()
         await store.close()
         await signatures.close()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,13 +32,6 @@ class Switchyard:
     metrics: Metrics = field(default_factory=Metrics)
     session: aiohttp.ClientSession = None  # type: ignore[assignment]  # set on startup
     started: float = field(default_factory=time.monotonic)
-    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
-
-    def in_background(self, work: Coroutine[Any, Any, Any]) -> None:
-        """Run work the client need not wait for (storing an answer in the cache)."""
-        task = asyncio.ensure_future(work)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
 
 
 STATE = web.AppKey("switchyard", Switchyard)

@@ -92,13 +92,15 @@ def test_tool_calls_and_broken_streams_are_not_stored(fake, start_proxy, tmp_pat
     ]
     for _ in range(2):
         sdk.chat.completions.create(model="up/m", messages=QUESTION, tools=tools)
+    for _ in range(2):
+        list(sdk.chat.completions.create(model="up/m", messages=QUESTION, tools=tools, stream=True))
     fake.queue("real-m", Script(reset_after_chunks=2))
     with pytest.raises(openai.APIError):
         list(sdk.chat.completions.create(model="up/m", messages=PARAPHRASE, stream=True))
     fake.queue("real-m", Script(finish_reason="length"))
     sdk.chat.completions.create(model="up/m", messages=[{"role": "user", "content": "long story"}])
     sdk.chat.completions.create(model="up/m", messages=[{"role": "user", "content": "long story"}])
-    assert len(fake.seen) == 5
+    assert len(fake.seen) == 7
 
 
 def test_request_headers_control_the_cache(fake, start_proxy, tmp_path):
