@@ -113,11 +113,3 @@ class ScopeIndex:
         buffer = io.BytesIO()
         np.save(buffer, self.vectors[: len(self.entries)], allow_pickle=False)
         return buffer.getvalue()
-
-    @classmethod
-    def restore(cls, matrix: np.ndarray, entries: list[Entry], dim: int) -> ScopeIndex:
-        index = cls(dim)
-        if matrix.ndim == 2 and matrix.shape[1] == dim and len(matrix) == len(entries):
-            for vector, entry in zip(matrix, entries, strict=True):
-                index.add(vector, entry)
-        return index
