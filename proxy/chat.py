@@ -37,7 +37,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         return await run.respond()
     except ConnectionResetError:
         run.outcome = "client_closed"
-        assert run.response is not None
+        if run.response is None:
+            raise
         return run.response
     except asyncio.CancelledError:
         run.outcome = "client_closed"
@@ -154,7 +155,12 @@ class ChatRun:
         finally:
             if not task.done():
                 task.cancel()
-        await self.start_stream()
+        try:
+            await self.start_stream()
+        except BaseException:  # the client left before the first byte: free the upstream
+            if answer.response is not None:
+                answer.response.close()
+            raise
         await self.relay(answer)
         return self.response  # type: ignore[return-value]
 
