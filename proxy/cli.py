@@ -42,6 +42,8 @@ def describe(config: Config) -> list[str]:
     for name, provider in config.providers.items():
         keys = provider.apiKeys
         accounts = "no auth" if keys is None else f"{len(keys)} key(s)"
+        if keys == []:
+            accounts += " (every apiKeys entry was empty: set its environment variable)"
         url = provider.baseURL or "(default URL)"
         lines.append(f"  {name}  type={provider.type}  {url}  {accounts}")
         for key, model in provider.models.items():
@@ -165,6 +167,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         },
         aliases=list(config.aliases),
     )
+    for name, provider in config.providers.items():
+        if provider.apiKeys == []:
+            log.warning(
+                "provider_without_keys", provider=name, hint="every apiKeys entry was empty"
+            )
     log.info("listening", url=f"http://{server.host}:{server.port}/v1", version=__version__)
     _settle_garbage_collector()
     web.run_app(
