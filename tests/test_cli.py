@@ -82,6 +82,8 @@ def test_check_config_prints_resolved_aliases(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "build: nim/q -> zen/big-pickle" in result.stdout
     assert "nim/q -> qwen/q" in result.stdout
+    unset = run("check-config", "--config", str(path), env={k: v for k, v in os.environ.items() if k != "K"})
+    assert "0 key(s) (every apiKeys entry was empty: set its environment variable)" in unset.stdout
 
 
 def test_bad_config_exits_1_naming_the_field(tmp_path):
