@@ -62,10 +62,14 @@ def side(pair: dict[str, Any], name: str) -> dict[str, Any]:
     )
 
 
-async def score_pairs(embedder: Any) -> list[dict[str, Any]]:
+def read_pairs(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+async def score_pairs(embedder: Any, pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Similarity, guard verdict and scope match of every pair (threshold-independent)."""
     rows = []
-    for pair in map(json.loads, PAIRS.read_text().splitlines()):
+    for pair in pairs:
         a, b = request_keys(side(pair, "a"), CHAIN), request_keys(side(pair, "b"), CHAIN)
         qa, qb = normalise(pair["a"]), normalise(pair["b"])
         similarity = float((await embedder.embed(qa)) @ (await embedder.embed(qb)))
@@ -81,12 +85,12 @@ async def score_pairs(embedder: Any) -> list[dict[str, Any]]:
     return rows
 
 
-async def through_cache(embedder: Any, threshold: float) -> list[bool]:
+async def through_cache(embedder: Any, threshold: float, pairs: list[dict[str, Any]]) -> list[bool]:
     """The served/not-served verdict of the real cache for every pair, one cache per pair."""
     served = []
     with tempfile.TemporaryDirectory() as tmp:
         config = CacheConfig(dir=tmp, similarityThreshold=threshold)
-        for pair in map(json.loads, PAIRS.read_text().splitlines()):
+        for pair in pairs:
             cache = ResponseCache(config, embedder, Log())
             a, b = side(pair, "a"), side(pair, "b")
             plan_a = cache.plan({}, a, CHAIN)
@@ -152,13 +156,17 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=CacheConfig().similarityThreshold)
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--show", action="store_true", help="list every pair the cache would serve")
+    parser.add_argument(
+        "--pairs", type=Path, default=PAIRS, help="a labelled pairs file (JSON lines)"
+    )
     args = parser.parse_args()
     embedder = local_embedder(args.embedder)
-    rows = asyncio.run(score_pairs(embedder))
+    pairs = read_pairs(args.pairs)
+    rows = asyncio.run(score_pairs(embedder, pairs))
     counts = Counter(r["label"] for r in rows)
     labels = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
     print(f"pairs: {len(rows)} ({labels}); embedder {embedder.name}; {os.cpu_count()} cores")
-    served = asyncio.run(through_cache(embedder, args.threshold))
+    served = asyncio.run(through_cache(embedder, args.threshold, pairs))
     result = summarise(rows, served)
     print(f"\nat the configured threshold {args.threshold} (the real cache, pair by pair):")
     print(f"  served {result['served']}, precision {result['precision']:.1%}", end="")
