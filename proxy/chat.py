@@ -101,20 +101,26 @@ class ChatRun:
             timeout = target.provider_config.timeout
             self.extras.images = await fetch_images(self.app.session, urls, timeout)
 
+    def served_by(self) -> tuple[str, str] | None:
+        """(provider, target name) of the answer: the cache entry's, or the upstream's."""
+        if self.hit is not None:
+            return self.hit.entry.provider, self.hit.entry.target
+        answer = self.chain.answer
+        return None if answer is None else (answer.target.provider, answer.target.name)
+
     def headers(self) -> dict[str, str]:
         headers = {
             "x-request-id": self.request[REQUEST_ID],
             "x-switchyard-cache": self.cache_status,
         }
+        served = self.served_by()
+        if served is not None:
+            headers["x-switchyard-provider"], headers["x-switchyard-model"] = served
         answer = self.chain.answer
         if self.hit is not None:
-            headers["x-switchyard-provider"] = self.hit.entry.provider
-            headers["x-switchyard-model"] = self.hit.entry.target
             if self.hit.similarity is not None:
                 headers["x-switchyard-similarity"] = f"{self.hit.similarity:.4f}"
         elif answer is not None:
-            headers["x-switchyard-provider"] = answer.target.provider
-            headers["x-switchyard-model"] = answer.target.name
             if self.chain.fallback:
                 headers["x-switchyard-fallback"] = str(self.chain.fallback)
             headers.update(self.app.pools[answer.target.provider].rate_headers())
@@ -354,15 +360,14 @@ class ChatRun:
             "cache": self.cache_status,
             "outcome": self.outcome,
         }
+        served = self.served_by()
+        if served is not None:
+            fields["provider"], fields["target"] = served
         answer = self.chain.answer
         if self.hit is not None:
-            fields["provider"] = self.hit.entry.provider
-            fields["target"] = self.hit.entry.target
             if self.hit.similarity is not None:
                 fields["similarity"] = round(self.hit.similarity, 4)
         elif answer is not None:
-            fields["provider"] = answer.target.provider
-            fields["target"] = answer.target.name
             fields["account"] = answer.account.label
             fields["fallback"] = self.chain.fallback
         if self.usage[0] is not None:

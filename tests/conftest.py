@@ -6,6 +6,8 @@ import asyncio
 import io
 import json
 import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
@@ -20,6 +22,8 @@ from tests.fakes.openai_upstream import FakeOpenAI
 
 # Copies of ../shared/fixtures/clients: real bodies from OpenCode 1.18.33 and OpenClaw 2026.9.6.
 FIXTURES = Path(__file__).resolve().parent / "data" / "clients"
+CLIENT_FIXTURES = sorted(path.name for path in FIXTURES.glob("*.json"))
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -124,6 +128,20 @@ def start_proxy(loop_thread: LoopThread, tmp_path: Path) -> Callable[..., Proxy]
 def openai_provider(base_url: str, **extra: Any) -> dict[str, Any]:
     """An `openai`-type provider entry pointing at a fake."""
     return {"type": "openai", "baseURL": base_url + "/v1", **extra}
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """`python -m proxy ARGS` from the project root, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "proxy", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=timeout,
+    )
 
 
 def load_fixture(name: str) -> dict[str, Any]:

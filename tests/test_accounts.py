@@ -13,16 +13,14 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import openai
 import pytest
 
 from tests import rawhttp as http
-from tests.conftest import openai_provider
+from tests.conftest import ROOT, openai_provider, run_cli
 from tests.fakes.openai_upstream import FakeOpenAI, Script
 
-ROOT = Path(__file__).resolve().parents[1]
 KEYS = [f"nvapi-test-key-{n}-000000000000" for n in range(5)]
 HELLO = [{"role": "user", "content": "hi"}]
 
@@ -203,30 +201,14 @@ def test_cooldowns_survive_a_restart(keyed, start_proxy, loop_thread, tmp_path):
         client.chat.completions.create(model="nim/m", messages=HELLO)
     assert used_keys(keyed) == [KEYS[1]] * 4, "the cooling key stays out after the restart"
 
-    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "none")}
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))
-    result = subprocess.run(
-        [sys.executable, "-m", "proxy", "accounts", "--config", str(path), "--json"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=30,
-        check=True,
-    )
+    result = run_cli("accounts", "--config", str(path), "--json")
+    assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)["accounts"]
     assert rows[0]["account"] == "nvapi-…0000" and rows[0]["state"] == "cooling (*)"
     assert rows[1]["state"] == "ready"
-    table = subprocess.run(
-        [sys.executable, "-m", "proxy", "accounts", "--config", str(path)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=30,
-        check=True,
-    ).stdout
+    table = run_cli("accounts", "--config", str(path)).stdout
     assert "cooling (*)" in table and "cooldown until" in table and KEYS[0] not in table
 
 

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import openai
 import pytest
 
 from tests import rawhttp as http
-from tests.conftest import openai_provider
+from tests.conftest import openai_provider, run_cli
 from tests.fakes.gemini_upstream import FakeGemini, Reply
 from tests.fakes.openai_upstream import Script
 
-ROOT = Path(__file__).resolve().parents[1]
 QUESTION = [{"role": "user", "content": "How do I reverse a string in Python?"}]
 PARAPHRASE = [{"role": "user", "content": "how can I reverse a string in python"}]
 
@@ -147,18 +142,11 @@ def test_cache_survives_restart_and_commands_report_it(fake, start_proxy, loop_t
 
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))
-    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "none")}
 
     def run(*args):
-        return subprocess.run(
-            [sys.executable, "-m", "proxy", "cache", *args, "--config", str(path)],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            env=env,
-            timeout=60,
-            check=True,
-        ).stdout
+        result = run_cli("cache", *args, "--config", str(path))
+        assert result.returncode == 0, result.stderr
+        return result.stdout
 
     stats = json.loads(run("stats", "--json"))
     assert stats["entries"] == {"exact": 1, "semantic": 1}

@@ -9,7 +9,7 @@ import aiohttp
 import openai
 import pytest
 
-from tests.conftest import load_fixture, openai_provider
+from tests.conftest import CLIENT_FIXTURES, load_fixture, openai_provider
 from tests.fakes.openai_upstream import FakeOpenAI, Script
 
 HELLO = [{"role": "user", "content": "hi"}]
@@ -117,15 +117,7 @@ def test_tool_call_round_trip(fake, start_proxy, stream):
     }
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "opencode-1.18.33-agent-turn.json",
-        "opencode-1.18.33-title.json",
-        "opencode-1.18.33-tool-result-turn.json",
-        "openclaw-2026.9.6-agent-turn.json",
-    ],
-)
+@pytest.mark.parametrize("name", CLIENT_FIXTURES)
 def test_client_fixtures_reach_upstream_unchanged(fake, start_proxy, name):
     proxy = start_proxy(one_provider(fake))
     fixture = load_fixture(name)

@@ -8,26 +8,11 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from tests import rawhttp as http
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def run(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 30
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "proxy", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=timeout,
-    )
+from tests.conftest import ROOT, run_cli
 
 
 @pytest.fixture
@@ -49,7 +34,7 @@ def free_port() -> int:
 
 
 def test_help_lists_only_built_commands():
-    out = run("--help").stdout
+    out = run_cli("--help").stdout
     for command in ("serve", "check-config", "models", "accounts"):
         assert command in out
     for absent in ("login", "import", "service", "doctor"):
@@ -78,11 +63,13 @@ def test_check_config_prints_resolved_aliases(tmp_path):
             }
         )
     )
-    result = run("check-config", "--config", str(path), env={**os.environ, "K": "nvapi-x"})
+    result = run_cli("check-config", "--config", str(path), env={**os.environ, "K": "nvapi-x"})
     assert result.returncode == 0, result.stderr
     assert "build: nim/q -> zen/big-pickle" in result.stdout
     assert "nim/q -> qwen/q" in result.stdout
-    unset = run("check-config", "--config", str(path), env={k: v for k, v in os.environ.items() if k != "K"})
+    unset = run_cli(
+        "check-config", "--config", str(path), env={k: v for k, v in os.environ.items() if k != "K"}
+    )
     assert "0 key(s) (every apiKeys entry was empty: set its environment variable)" in unset.stdout
 
 
@@ -97,16 +84,16 @@ def test_bad_config_exits_1_naming_the_field(tmp_path):
             }
         )
     )
-    result = run("check-config", "--config", str(path))
+    result = run_cli("check-config", "--config", str(path))
     assert result.returncode == 1
     assert 'providers.nvidia-nim.timeout: expected a number of seconds, got "fast"' in result.stderr
     assert "Traceback" not in result.stderr
-    result = run("serve", "--config", str(path))
+    result = run_cli("serve", "--config", str(path))
     assert result.returncode == 1 and "providers.nvidia-nim.timeout" in result.stderr
 
 
 def test_models_command_lists_limits(clean_env):
-    result = run("models", env={**clean_env, "NVIDIA_API_KEY": "nvapi-test-000000000000"})
+    result = run_cli("models", env={**clean_env, "NVIDIA_API_KEY": "nvapi-test-000000000000"})
     assert result.returncode == 0
     assert any(
         line.startswith("nvidia-nim/qwen-3.5-397b") and "context=262144" in line
@@ -115,7 +102,7 @@ def test_models_command_lists_limits(clean_env):
 
 
 def test_serve_refuses_public_host_without_api_keys(clean_env):
-    result = run("serve", "--host", "0.0.0.0", "--port", str(free_port()), env=clean_env)
+    result = run_cli("serve", "--host", "0.0.0.0", "--port", str(free_port()), env=clean_env)
     assert result.returncode == 1
     assert "needs server.apiKeys" in result.stderr
 

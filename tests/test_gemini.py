@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 
 from tests import rawhttp as http
-from tests.conftest import load_fixture
+from tests.conftest import CLIENT_FIXTURES, load_fixture
 from tests.fakes.gemini_upstream import SKIP, FakeGemini, Reply, rate_limited
 
 KEYS = ["AIza-test-key-one-000000000000000001", "AIza-test-key-two-000000000000000002"]
@@ -177,15 +177,7 @@ def test_signatures_survive_a_restart(google, start_proxy, loop_thread):
     assert google.seen[-1]["contents"][1]["parts"][0]["thoughtSignature"].startswith("sig-")
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "opencode-1.18.33-agent-turn.json",
-        "opencode-1.18.33-title.json",
-        "opencode-1.18.33-tool-result-turn.json",
-        "openclaw-2026.9.6-agent-turn.json",
-    ],
-)
+@pytest.mark.parametrize("name", CLIENT_FIXTURES)
 def test_client_fixtures_are_accepted_by_gemini(google, start_proxy, name):
     proxy = start_proxy(gemini_config(google))
     body = dict(load_fixture(name)["body"], model="google/gemini-3-flash")
